@@ -1,0 +1,45 @@
+"""The official CycleGAN defaults (horse2zebra, 286 -> 256 crops, batch 1, 100 + 100 epochs).
+
+Field names follow the official options (`options/base_options.py`,
+`train_options.py`, `cycle_gan_model.py`). Override any field on the command line,
+e.g. `--config.batch_size=8`.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    """Returns the default configuration."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    # Networks.
+    c.input_nc = 3
+    c.output_nc = 3
+    c.ngf = 64
+    c.ndf = 64
+    c.netG = "resnet_9blocks"  # or "resnet_6blocks"
+    c.netD = "basic"  # "basic" = 70x70 PatchGAN (3 layers); "n_layers" uses n_layers_D
+    c.n_layers_D = 3
+    c.norm = "instance"  # or "instance_affine" (learned scale and shift)
+    c.no_dropout = True
+    # Losses.
+    c.gan_mode = "lsgan"  # "lsgan" | "vanilla" | "wgangp" (no gradient penalty, as upstream)
+    c.lambda_A = 10.0
+    c.lambda_B = 10.0
+    c.lambda_identity = 0.5
+    c.pool_size = 50
+    # Optimiser and the linear learning-rate schedule.
+    c.lr = 2e-4
+    c.beta1 = 0.5
+    c.n_epochs = 100
+    c.n_epochs_decay = 100
+    c.epoch_count = 1
+    # Iterations per epoch; train.py sets it from the dataset (1334 = horse2zebra at batch 1).
+    c.steps_per_epoch = 1334
+    # Input.
+    c.batch_size = 1
+    c.load_size = 286
+    c.crop_size = 256
+    # Numerics: "float32" or "bfloat16" (mixed precision: params and norms stay float32).
+    c.dtype = "float32"
+    return c

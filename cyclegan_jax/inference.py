@@ -1,0 +1,45 @@
+"""Applying a trained generator: `translate` and uint8 conversions."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cyclegan_jax.models import generator_from_params
+
+
+@jax.jit
+def translate(params: dict, images: jax.Array) -> jax.Array:
+    """Translates NHWC images in [-1, 1] with one generator's params.
+
+    `params` are one `ResnetGenerator`'s params (e.g. `state.params["G_A"]`, or
+    `torch_import.params_from_state_dict` of an official `.pth`); the architecture is
+    read off them. Images may have any height and width: they are reflect-padded at
+    the bottom and right to a multiple of 4 (the generator's two stride-2 stages need
+    it), translated, and cropped back, so the output has the input's shape. The
+    official test code instead resizes to a multiple of 4. Pure and jittable.
+    """
+    net = generator_from_params(params)
+    images = jnp.asarray(images, jnp.float32)
+    if images.ndim != 4:
+        raise ValueError(f"images must be NHWC, got shape {images.shape}")
+    h, w = images.shape[1:3]
+    pad_h, pad_w = -h % 4, -w % 4
+    padded = jnp.pad(images, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
+    return net.apply({"params": params}, padded)[:, :h, :w, :]
+
+
+def uint8_to_float(images: np.ndarray | jax.Array) -> jax.Array:
+    """uint8 [0, 255] -> float32 [-1, 1] (x / 127.5 - 1, as ToTensor + Normalize(0.5, 0.5))."""
+    return jnp.asarray(images, jnp.float32) / 127.5 - 1.0
+
+
+def float_to_uint8(images: np.ndarray | jax.Array) -> np.ndarray:
+    """float [-1, 1] -> uint8 [0, 255], rounding to nearest and clipping.
+
+    The official `tensor2im` truncates ((x + 1) / 2 * 255 then astype(uint8)), which
+    darkens every pixel by half a level on average; we round.
+    """
+    scaled = (np.asarray(images, np.float32) + 1.0) * 127.5
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)

@@ -1,0 +1,189 @@
+"""The official CycleGAN networks as Flax Linen modules (NHWC, stateless).
+
+`ResnetGenerator` and `PatchDiscriminator` reproduce the official PyTorch
+`ResnetGenerator` and `NLayerDiscriminator` (reference §1–§3): reflection padding
+for the 7x7 and residual convs, zero padding for the strided and PatchGAN convs,
+transposed convs with PyTorch's `padding=1, output_padding=1` semantics, instance
+norm with eps 1e-5 and biased variance, weights ~ N(0, 0.02) and zero biases.
+
+Parameter names are chosen so that the official state_dict index of every layer
+can be derived from them (see `torch_import.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+NORMS = ("instance", "instance_affine")
+
+conv_init = nn.initializers.normal(stddev=0.02)
+bias_init = nn.initializers.zeros
+
+
+def reflect_pad(x: jax.Array, pad: int) -> jax.Array:
+    """Pads H and W of an NHWC array like `torch.nn.ReflectionPad2d(pad)`."""
+    return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+
+
+class InstanceNorm(nn.Module):
+    """Instance norm as `torch.nn.InstanceNorm2d(track_running_stats=False)`.
+
+    Statistics are per sample and channel over H and W, with the biased variance and
+    eps 1e-5, always computed in float32 (also for bfloat16 activations). With
+    `affine=True` a learned per-channel `scale` (init 1) and `bias` (init 0) follow,
+    as in forks that use `InstanceNorm2d(affine=True)`.
+    """
+
+    affine: bool = False
+    epsilon: float = 1e-5
+    dtype: Any = jnp.float32  # output dtype
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        xf = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+        mean = jnp.mean(xf, axis=(1, 2), keepdims=True)
+        var = jnp.mean(jnp.square(xf - mean), axis=(1, 2), keepdims=True)
+        y = (xf - mean) * jax.lax.rsqrt(var + self.epsilon)
+        if self.affine:
+            features = x.shape[-1]
+            y = y * self.param("scale", nn.initializers.ones, (features,), jnp.float32)
+            y = y + self.param("bias", nn.initializers.zeros, (features,), jnp.float32)
+        return y.astype(self.dtype)
+
+
+def upsample_conv(features: int, **kwargs) -> nn.ConvTranspose:
+    """`torch.nn.ConvTranspose2d(k=3, stride=2, padding=1, output_padding=1)` in Flax.
+
+    PyTorch pads the stride-dilated input by (k-1-p, k-1-p+output_padding) = (1, 2).
+    `padding='SAME'` gives the same output shape but shifted values (reference §13).
+    The kernel is held as [kh, kw, out, in], i.e. the torch weight `.transpose(2, 3, 1, 0)`.
+    """
+    return nn.ConvTranspose(features, (3, 3), strides=(2, 2), padding=((1, 2), (1, 2)),
+                            transpose_kernel=True, **kwargs)
+
+
+def _check_norm(norm: str) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+
+
+class ResnetBlock(nn.Module):
+    """x + [reflect-pad, conv3x3, IN, ReLU, (dropout), reflect-pad, conv3x3, IN](x)."""
+
+    dim: int
+    norm: str = "instance"
+    use_dropout: bool = False
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        affine = self.norm == "instance_affine"
+        conv = lambda name: nn.Conv(  # noqa: E731
+            self.dim, (3, 3), padding="VALID", kernel_init=conv_init, bias_init=bias_init,
+            dtype=self.dtype, name=name)
+        y = conv("conv_0")(reflect_pad(x, 1))
+        y = nn.relu(InstanceNorm(affine, dtype=self.dtype, name="norm_0")(y))
+        if self.use_dropout:
+            y = nn.Dropout(0.5, deterministic=not train)(y)
+        y = conv("conv_1")(reflect_pad(y, 1))
+        y = InstanceNorm(affine, dtype=self.dtype, name="norm_1")(y)
+        return x + y
+
+
+class ResnetGenerator(nn.Module):
+    """The official ResNet generator (`resnet_9blocks` / `resnet_6blocks`).
+
+    c7s1-ngf, two stride-2 downsampling convs, `n_blocks` residual blocks, two
+    stride-2 transposed convs, c7s1-output_nc and tanh. Input NHWC in [-1, 1] with
+    H and W multiples of 4; output NHWC in [-1, 1] of the same H and W.
+    `train=True` enables dropout (needs a 'dropout' rng) when `use_dropout` is set.
+    """
+
+    ngf: int = 64
+    n_blocks: int = 9
+    input_nc: int = 3
+    output_nc: int = 3
+    norm: str = "instance"
+    use_dropout: bool = False
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        _check_norm(self.norm)
+        if x.shape[-1] != self.input_nc:
+            raise ValueError(
+                f"generator expects {self.input_nc} input channels (NHWC), got shape {x.shape}")
+        affine = self.norm == "instance_affine"
+        conv_kw = dict(kernel_init=conv_init, bias_init=bias_init, dtype=self.dtype)
+
+        def norm_relu(y: jax.Array, name: str) -> jax.Array:
+            return nn.relu(InstanceNorm(affine, dtype=self.dtype, name=name)(y))
+
+        y = x.astype(self.dtype)
+        y = nn.Conv(self.ngf, (7, 7), padding="VALID", name="conv_in", **conv_kw)(reflect_pad(y, 3))
+        y = norm_relu(y, "norm_in")
+        for i in range(2):
+            y = nn.Conv(self.ngf * 2 ** (i + 1), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)),
+                        name=f"down_{i}", **conv_kw)(y)
+            y = norm_relu(y, f"down_norm_{i}")
+        for i in range(self.n_blocks):
+            y = ResnetBlock(self.ngf * 4, self.norm, self.use_dropout, self.dtype,
+                            name=f"block_{i}")(y, train)
+        for i in range(2):
+            y = upsample_conv(self.ngf * 2 ** (1 - i), name=f"up_{i}", **conv_kw)(y)
+            y = norm_relu(y, f"up_norm_{i}")
+        y = nn.Conv(self.output_nc, (7, 7), padding="VALID", name="conv_out", **conv_kw)(
+            reflect_pad(y, 3))
+        return jnp.tanh(y.astype(jnp.float32))
+
+
+class PatchDiscriminator(nn.Module):
+    """The official PatchGAN discriminator (`NLayerDiscriminator`, netD 'basic' at n_layers 3).
+
+    k4 convs with zero padding 1 and LeakyReLU(0.2); no norm on the first layer, no
+    sigmoid at the end. Returns raw patch scores `[N, h, w, 1]` (float32), e.g. 30x30
+    for 256x256 inputs at n_layers 3.
+    """
+
+    ndf: int = 64
+    n_layers: int = 3
+    input_nc: int = 3
+    norm: str = "instance"
+    dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        _check_norm(self.norm)
+        affine = self.norm == "instance_affine"
+        conv_kw = dict(kernel_size=(4, 4), padding=((1, 1), (1, 1)), kernel_init=conv_init,
+                       bias_init=bias_init, dtype=self.dtype)
+        y = x.astype(self.dtype)
+        y = nn.leaky_relu(nn.Conv(self.ndf, strides=(2, 2), name="conv_0", **conv_kw)(y), 0.2)
+        for n in range(1, self.n_layers + 1):
+            stride = 2 if n < self.n_layers else 1
+            y = nn.Conv(self.ndf * min(2 ** n, 8), strides=(stride, stride), name=f"conv_{n}",
+                        **conv_kw)(y)
+            y = InstanceNorm(affine, dtype=self.dtype, name=f"norm_{n}")(y)
+            y = nn.leaky_relu(y, 0.2)
+        y = nn.Conv(1, strides=(1, 1), name="conv_out", **conv_kw)(y)
+        return y.astype(jnp.float32)
+
+
+def generator_from_params(params: dict, dtype: Any = jnp.float32) -> ResnetGenerator:
+    """Rebuilds the `ResnetGenerator` whose parameters `params` are (shapes and names only)."""
+    try:
+        kernel_in = params["conv_in"]["kernel"]
+        kernel_out = params["conv_out"]["kernel"]
+    except (KeyError, TypeError) as e:
+        raise ValueError(
+            "params do not look like ResnetGenerator params (need 'conv_in' and 'conv_out'); "
+            "pass one generator's params, e.g. params['G_A']") from e
+    n_blocks = sum(1 for k in params if k.startswith("block_"))
+    return ResnetGenerator(
+        ngf=kernel_in.shape[-1], n_blocks=n_blocks, input_nc=kernel_in.shape[2],
+        output_nc=kernel_out.shape[-1],
+        norm="instance_affine" if "norm_in" in params else "instance", dtype=dtype)

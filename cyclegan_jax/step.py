@@ -1,0 +1,128 @@
+"""One official CycleGAN iteration (reference §5) as a single jitted function.
+
+Order, as `CycleGANModel.optimize_parameters`: the generators' forward pass once;
+the generator update through the frozen (pre-update) discriminators; then the
+discriminator update on this iteration's pre-update fakes drawn through the pools.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from cyclegan_jax import pool as pool_lib
+from cyclegan_jax.losses import discriminator_gan_loss, gan_loss, l1
+from cyclegan_jax.state import HParams, TrainState, learning_rate
+
+METRIC_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
+
+
+def generator_loss(g_params: dict, d_params: dict, real_A: jax.Array, real_B: jax.Array,
+                   hparams: HParams, dropout_key: jax.Array | None = None):
+    """The summed generator loss `loss_G` of `backward_G` (reference §4).
+
+    Args:
+      g_params: {"G_A", "G_B"} params; the loss is differentiated with respect to these.
+      d_params: {"D_A", "D_B"} params, held fixed.
+      real_A, real_B: NHWC batches in [-1, 1].
+      hparams: the run's hyperparameters.
+      dropout_key: needed only when the generators use dropout.
+
+    Returns:
+      (loss_G, (terms, images)) with the six generator terms named as the official
+      logs and the generated images fake_B, rec_A, fake_A, rec_B (and idt_A, idt_B).
+    """
+    keys = iter(jax.random.split(dropout_key, 6) if hparams.use_dropout else [None] * 6)
+
+    def run(name, x):
+        rngs = {"dropout": next(keys)} if hparams.use_dropout else None
+        return getattr(hparams, name).apply({"params": g_params[name]}, x, train=True, rngs=rngs)
+
+    def judge(name, x):
+        return getattr(hparams, name).apply({"params": d_params[name]}, x)
+
+    images = {"fake_B": run("G_A", real_A)}
+    images["rec_A"] = run("G_B", images["fake_B"])
+    images["fake_A"] = run("G_B", real_B)
+    images["rec_B"] = run("G_A", images["fake_A"])
+    terms = {}
+    if hparams.lambda_identity > 0:
+        images["idt_A"] = run("G_A", real_B)
+        images["idt_B"] = run("G_B", real_A)
+        terms["idt_A"] = l1(images["idt_A"], real_B) * hparams.lambda_B * hparams.lambda_identity
+        terms["idt_B"] = l1(images["idt_B"], real_A) * hparams.lambda_A * hparams.lambda_identity
+    else:
+        terms["idt_A"] = terms["idt_B"] = jnp.zeros((), jnp.float32)
+    terms["G_A"] = gan_loss(judge("D_A", images["fake_B"]), True, hparams.gan_mode)
+    terms["G_B"] = gan_loss(judge("D_B", images["fake_A"]), True, hparams.gan_mode)
+    terms["cycle_A"] = l1(images["rec_A"], real_A) * hparams.lambda_A
+    terms["cycle_B"] = l1(images["rec_B"], real_B) * hparams.lambda_B
+    return sum(terms.values()), (terms, images)
+
+
+def discriminator_loss(d_params: dict, real_A: jax.Array, real_B: jax.Array,
+                       fake_A: jax.Array, fake_B: jax.Array, hparams: HParams):
+    """loss_D_A + loss_D_B of `backward_D_A`/`backward_D_B` (each already x 0.5).
+
+    `fake_A`/`fake_B` are the (pooled) fakes. D_A judges real B against fake B; D_B
+    judges real A against fake A. Returns (sum, {"D_A", "D_B"}).
+    """
+    def judge(name, x):
+        return getattr(hparams, name).apply({"params": d_params[name]}, x)
+
+    terms = {
+        "D_A": discriminator_gan_loss(judge("D_A", real_B), judge("D_A", fake_B), hparams.gan_mode),
+        "D_B": discriminator_gan_loss(judge("D_B", real_A), judge("D_B", fake_A), hparams.gan_mode),
+    }
+    return terms["D_A"] + terms["D_B"], terms
+
+
+def _adam_step(hparams: HParams, params: dict, grads: dict, opt_state, lr: jax.Array):
+    updates, opt_state = hparams.optimizer().update(grads, opt_state, params)
+    params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
+    return params, opt_state
+
+
+def _pick(params: dict, names: tuple[str, str]) -> dict:
+    return {n: params[n] for n in names}
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
+    """One CycleGAN iteration: generator update, then discriminator update.
+
+    Args:
+      state: the train state; its buffers are donated (do not use it afterwards).
+      batch: {"A": [N, H, W, input_nc], "B": [N, H, W, output_nc]}, float32 in [-1, 1].
+        Shard it over a `data` mesh axis (see `sharding.py`) to run data-parallel.
+
+    Returns:
+      (new_state, metrics): metrics are the official loss names D_A, G_A, cycle_A,
+      idt_A, D_B, G_B, cycle_B, idt_B (float32 scalars, on device).
+    """
+    hp = state.hparams
+    real_A, real_B = batch["A"], batch["B"]
+    key = jax.random.fold_in(state.rng, state.step)
+    k_dropout, k_pool_A, k_pool_B = jax.random.split(key, 3)
+    lr = learning_rate(hp, state.step)
+
+    g_params = _pick(state.params, ("G_A", "G_B"))
+    d_params = _pick(state.params, ("D_A", "D_B"))
+    (_, (terms_G, images)), grads_G = jax.value_and_grad(generator_loss, has_aux=True)(
+        g_params, d_params, real_A, real_B, hp, k_dropout)
+    g_params, opt_state_G = _adam_step(hp, g_params, grads_G, state.opt_state_G, lr)
+
+    pool_fake_A, fake_A = pool_lib.query(state.pool_fake_A, images["fake_A"], k_pool_A)
+    pool_fake_B, fake_B = pool_lib.query(state.pool_fake_B, images["fake_B"], k_pool_B)
+    (_, terms_D), grads_D = jax.value_and_grad(discriminator_loss, has_aux=True)(
+        d_params, real_A, real_B, fake_A, fake_B, hp)
+    d_params, opt_state_D = _adam_step(hp, d_params, grads_D, state.opt_state_D, lr)
+
+    new_state = state.replace(
+        step=state.step + 1, params={**g_params, **d_params}, opt_state_G=opt_state_G,
+        opt_state_D=opt_state_D, pool_fake_A=pool_fake_A, pool_fake_B=pool_fake_B)
+    metrics = {name: {**terms_G, **terms_D}[name] for name in METRIC_NAMES}
+    return new_state, metrics

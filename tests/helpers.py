@@ -1,0 +1,48 @@
+"""Shared test helpers: fixture loading and tiny configs."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from configs import default
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+NETS = ("G_A", "G_B", "D_A", "D_B")
+
+
+def fixture(name: str) -> np.lib.npyio.NpzFile:
+    return np.load(os.path.join(FIXTURES, name))
+
+
+def state_dict(npz, prefix: str) -> dict[str, np.ndarray]:
+    """The entries of `npz` under `prefix`, with the prefix removed."""
+    return {k[len(prefix):]: npz[k] for k in npz.files if k.startswith(prefix)}
+
+
+def nhwc(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def tiny_config(**overrides):
+    """The golden fixture's model (ngf 8, ndf 8, 6 blocks) at 32x32, for fast tests."""
+    c = default.get_config()
+    c.ngf = 8
+    c.ndf = 8
+    c.netG = "resnet_6blocks"
+    c.crop_size = 32
+    c.load_size = 36
+    c.steps_per_epoch = 10
+    for k, v in overrides.items():
+        setattr(c, k, v)
+    return c
+
+
+def golden_config():
+    """The configuration of `train_two_steps_ngf8.npz` (pool 50, lsgan, 64x64 crops)."""
+    return tiny_config(crop_size=64, load_size=72)
+
+
+def golden_batch(npz, step: int) -> dict[str, np.ndarray]:
+    return {"A": nhwc(npz[f"step{step}/A_nchw"]), "B": nhwc(npz[f"step{step}/B_nchw"])}

@@ -1,0 +1,57 @@
+"""translate on any image size, on converted official weights; uint8 helpers."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cyclegan_jax import float_to_uint8, translate, uint8_to_float
+from cyclegan_jax.models import ResnetGenerator
+from cyclegan_jax.torch_import import params_from_state_dict
+from tests import helpers
+
+
+@pytest.fixture(scope="module")
+def official_params():
+    npz = helpers.fixture("generator_ngf8_6blocks.npz")
+    return params_from_state_dict(helpers.state_dict(npz, "state_dict/"))
+
+
+def test_odd_size_keeps_shape_and_range(official_params):
+    x = jax.random.uniform(jax.random.key(0), (2, 37, 53, 3), minval=-1, maxval=1)
+    y = translate(official_params, x)
+    assert y.shape == (2, 37, 53, 3)
+    assert float(jnp.max(jnp.abs(y))) <= 1.0
+
+
+def test_odd_size_is_padded_reflectively_and_cropped(official_params):
+    x = jax.random.uniform(jax.random.key(0), (1, 37, 53, 3), minval=-1, maxval=1)
+    padded = jnp.pad(x, ((0, 0), (0, 3), (0, 3), (0, 0)), mode="reflect")
+    full = ResnetGenerator(ngf=8, n_blocks=6).apply({"params": official_params}, padded)
+    np.testing.assert_allclose(np.asarray(translate(official_params, x)),
+                               np.asarray(full[:, :37, :53]), atol=1e-5)
+
+
+def test_multiple_of_four_is_unchanged_by_padding(official_params):
+    npz = helpers.fixture("generator_ngf8_6blocks.npz")
+    out = translate(official_params, helpers.nhwc(npz["input_nchw"]))
+    np.testing.assert_allclose(np.asarray(out), helpers.nhwc(npz["output_nchw"]), atol=5e-6)
+
+
+def test_translate_under_outer_jit_and_rejects_other_params(official_params):
+    x = jnp.zeros((1, 8, 12, 3))
+    assert jax.jit(translate)(official_params, x).shape == (1, 8, 12, 3)
+    with pytest.raises(ValueError, match="ResnetGenerator params"):
+        translate({"D_A": {}}, x)
+
+
+def test_uint8_round_trip_and_rounding():
+    u = np.arange(256, dtype=np.uint8).reshape(1, 16, 16, 1)
+    f = uint8_to_float(u)
+    assert float(f.min()) == -1.0 and float(f.max()) == 1.0
+    np.testing.assert_array_equal(float_to_uint8(f), u)
+    # Rounds to nearest (the official code truncates: 0.999 -> 254).
+    assert float_to_uint8(np.float32(0.999)).item() == 255
+    assert float_to_uint8(np.float32(1.5)).item() == 255  # clipped

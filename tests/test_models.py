@@ -1,0 +1,141 @@
+"""Networks against the official PyTorch outputs and parameter counts."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from cyclegan_jax import models, translate
+from cyclegan_jax.torch_import import params_from_state_dict
+from tests import helpers
+
+
+def _count(module, size=64, nc=3):
+    shapes = jax.eval_shape(module.init, jax.random.key(0), jnp.zeros((1, size, size, nc)))
+    return sum(x.size for x in jax.tree.leaves(shapes))
+
+
+@pytest.mark.parametrize("module,expected", [
+    (models.ResnetGenerator(ngf=64, n_blocks=9), 11_378_179),
+    (models.ResnetGenerator(ngf=64, n_blocks=6), 7_837_699),
+    (models.ResnetGenerator(ngf=32, n_blocks=9), 2_850_563),
+    (models.PatchDiscriminator(ndf=64, n_layers=3), 2_764_737),
+])
+def test_parameter_counts_match_official(module, expected):
+    assert _count(module, size=256) == expected
+
+
+def test_affine_norm_adds_scale_and_shift_only():
+    plain = _count(models.ResnetGenerator(ngf=8, n_blocks=6))
+    affine = _count(models.ResnetGenerator(ngf=8, n_blocks=6, norm="instance_affine"))
+    # One scale and one shift per channel of every norm: 3 in, 12 in blocks, 2 up.
+    assert affine - plain == 2 * (8 + 16 + 32 + 12 * 32 + 16 + 8)
+
+
+@pytest.mark.parametrize("name", ["generator_ngf8_6blocks.npz", "generator_ngf8_6blocks_affine.npz"])
+def test_generator_matches_official_output(name):
+    npz = helpers.fixture(name)
+    params = params_from_state_dict(helpers.state_dict(npz, "state_dict/"))
+    out = translate(params, helpers.nhwc(npz["input_nchw"]))
+    np.testing.assert_allclose(np.asarray(out), helpers.nhwc(npz["output_nchw"]), atol=5e-6)
+
+
+def test_discriminator_matches_official_output():
+    npz = helpers.fixture("discriminator_ndf8.npz")
+    params = params_from_state_dict(helpers.state_dict(npz, "state_dict/"))
+    out = models.PatchDiscriminator(ndf=8).apply({"params": params}, helpers.nhwc(npz["input_nchw"]))
+    assert out.shape == (2, 6, 8, 1)
+    np.testing.assert_allclose(np.asarray(out), helpers.nhwc(npz["output_nchw"]), atol=5e-6)
+
+
+@pytest.mark.parametrize("size,patches", [(256, 30), (128, 14), (64, 6)])
+def test_discriminator_patch_map_size(size, patches):
+    net = models.PatchDiscriminator(ndf=8)
+    x = jnp.zeros((1, size, size, 3))
+    params = jax.eval_shape(net.init, jax.random.key(0), x)
+    assert jax.eval_shape(net.apply, params, x).shape == (1, patches, patches, 1)
+
+
+def _torch_conv_transpose(x, w, stride=2, padding=1, output_padding=1):
+    """Direct definition of torch.nn.ConvTranspose2d: scatter-add of input pixels.
+
+    x: [N, H, W, Cin]; w: torch layout [Cin, Cout, kh, kw].
+    """
+    n, h, wd, _ = x.shape
+    _, cout, kh, kw = w.shape
+    full = np.zeros((n, (h - 1) * stride + kh, (wd - 1) * stride + kw, cout), np.float64)
+    for i in range(h):
+        for j in range(wd):
+            full[:, i * stride:i * stride + kh, j * stride:j * stride + kw, :] += np.einsum(
+                "nc,cokl->nklo", x[:, i, j, :], w)
+    out_h = (h - 1) * stride - 2 * padding + kh + output_padding
+    out_w = (wd - 1) * stride - 2 * padding + kw + output_padding
+    return full[:, padding:padding + out_h, padding:padding + out_w, :]
+
+
+def test_transposed_conv_matches_pytorch_and_same_padding_does_not():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 5, 7, 4)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)  # torch [in, out, kh, kw]
+    ref = _torch_conv_transpose(x, w)
+    assert ref.shape == (2, 10, 14, 3)
+    params = {"params": {"kernel": w.transpose(2, 3, 1, 0), "bias": np.zeros(3, np.float32)}}
+    ours = models.upsample_conv(3)  # the layer ResnetGenerator upsamples with
+    np.testing.assert_allclose(np.asarray(ours.apply(params, x)), ref, atol=1e-5)
+    same = nn.ConvTranspose(3, (3, 3), strides=(2, 2), padding="SAME", transpose_kernel=True)
+    out_same = np.asarray(same.apply(params, x))
+    assert out_same.shape == ref.shape  # the trap: right shape ...
+    assert np.abs(out_same - ref).max() > 0.1  # ... wrong values
+
+
+def test_reflect_pad_matches_reflection_pad2d():
+    x = np.arange(2 * 4 * 5 * 1, dtype=np.float32).reshape(2, 4, 5, 1)
+    out = np.asarray(models.reflect_pad(jnp.asarray(x), 2))
+    # ReflectionPad2d does not repeat the edge: row -1 is row 1.
+    np.testing.assert_array_equal(out[:, 1, 2:-2, 0], x[:, 1, :, 0])
+    np.testing.assert_array_equal(out[:, 0, 2:-2, 0], x[:, 2, :, 0])
+    np.testing.assert_array_equal(out[:, 2:-2, 0, 0], x[:, :, 2, 0])
+
+
+def test_instance_norm_matches_numpy_biased_variance():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 6, 5, 3)).astype(np.float32) * 3 + 1
+    y = models.InstanceNorm().apply({}, x)
+    mean = x.mean(axis=(1, 2), keepdims=True)
+    var = x.var(axis=(1, 2), keepdims=True)  # biased, as torch
+    np.testing.assert_allclose(np.asarray(y), (x - mean) / np.sqrt(var + 1e-5), atol=1e-5)
+
+
+def test_init_is_official_normal_002_with_zero_bias():
+    net = models.ResnetGenerator(ngf=64, n_blocks=9)
+    params = jax.jit(net.init)(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))["params"]
+    kernels = np.concatenate([np.asarray(p).ravel() for path, p in
+                              jax.tree_util.tree_leaves_with_path(params)
+                              if path[-1].key == "kernel"])
+    biases = [np.asarray(p) for path, p in jax.tree_util.tree_leaves_with_path(params)
+              if path[-1].key == "bias"]
+    assert abs(kernels.mean()) < 1e-4
+    assert kernels.std() == pytest.approx(0.02, rel=1e-2)
+    assert all(not b.any() for b in biases)
+
+
+def test_dropout_only_in_training_mode():
+    net = models.ResnetGenerator(ngf=8, n_blocks=2, use_dropout=True)
+    x = jax.random.uniform(jax.random.key(0), (1, 16, 16, 3), minval=-1, maxval=1)
+    params = net.init(jax.random.key(1), x)
+    a = net.apply(params, x)
+    assert np.array_equal(np.asarray(a), np.asarray(net.apply(params, x)))
+    b = net.apply(params, x, train=True, rngs={"dropout": jax.random.key(2)})
+    assert not np.allclose(np.asarray(a), np.asarray(b))
+
+
+def test_grayscale_generator_channels():
+    net = models.ResnetGenerator(ngf=8, n_blocks=2, input_nc=1, output_nc=3)
+    x = jnp.zeros((1, 16, 16, 1))
+    params = net.init(jax.random.key(0), x)
+    assert net.apply(params, x).shape == (1, 16, 16, 3)
+    with pytest.raises(ValueError, match="1 input channels"):
+        net.apply(params, jnp.zeros((1, 16, 16, 3)))

@@ -1,0 +1,123 @@
+"""The train step against two iterations of the official CycleGANModel (golden fixture).
+
+Tolerances follow tests/fixtures/README.md. Step-1 numbers come from identical
+weights and inputs, so they are tight; our float32 gradients differ from a float64
+evaluation of the same network by about as much as PyTorch's do (~1e-5 at the first
+conv), which sets the gradient bound. From step 2 on, Adam's first update (each
+weight moves by about +-lr whatever its gradient's size) amplifies that noise.
+A wrong loss weight or a missing 0.5 moves step-1 losses by 10-100 %.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import cyclegan_jax
+from cyclegan_jax.step import METRIC_NAMES
+from cyclegan_jax.torch_import import params_from_state_dict
+from tests import helpers
+
+LR = 2e-4
+
+
+def _grads(golden, golden_run, step):
+    params = golden_run["before"][step - 1]
+    hp = golden_run["state"].hparams
+    batch = helpers.golden_batch(golden, step)
+    g = {n: params[n] for n in ("G_A", "G_B")}
+    d = {n: params[n] for n in ("D_A", "D_B")}
+    g_grad = jax.jit(jax.grad(lambda g: cyclegan_jax.generator_loss(
+        g, d, batch["A"], batch["B"], hp)[0]))(g)
+    images = jax.jit(lambda g: cyclegan_jax.generator_loss(g, d, batch["A"], batch["B"], hp)[1][1])(g)
+    d_grad = jax.jit(jax.grad(lambda d: cyclegan_jax.discriminator_loss(
+        d, batch["A"], batch["B"], images["fake_A"], images["fake_B"], hp)[0]))(d)
+    return {**g_grad, **d_grad}, images
+
+
+def _max_err(ours, ref):
+    return max(float(np.max(np.abs(np.asarray(a) - b)))
+               for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref)))
+
+
+def _max_abs(tree):
+    return max(float(np.max(np.abs(x))) for x in jax.tree.leaves(tree))
+
+
+@pytest.mark.parametrize("step,rel_tol", [(1, 1e-6), (2, 1e-5)])
+def test_losses_match_official(golden, golden_run, step, rel_tol):
+    metrics = golden_run["metrics"][step - 1]
+    assert sorted(metrics) == sorted(METRIC_NAMES)
+    for name in METRIC_NAMES:
+        ref = float(golden[f"step{step}/loss/{name}"])
+        assert abs(metrics[name] - ref) <= rel_tol * abs(ref), (name, metrics[name], ref)
+
+
+@pytest.mark.parametrize("step,rel_tol", [(1, 1e-5), (2, 3e-2)])
+def test_gradients_match_official(golden, golden_run, step, rel_tol):
+    grads, _ = _grads(golden, golden_run, step)
+    for net in helpers.NETS:
+        ref = params_from_state_dict(helpers.state_dict(golden, f"step{step}/grad/{net}/"))
+        err, largest = _max_err(grads[net], ref), _max_abs(ref)
+        assert err <= rel_tol * largest, (net, err, largest)
+
+
+def test_step1_images_match_official(golden, golden_run):
+    _, images = _grads(golden, golden_run, 1)
+    for name in ("fake_B", "rec_A", "fake_A", "rec_B", "idt_A", "idt_B"):
+        ref = helpers.nhwc(golden[f"step1/visual/{name}_nchw"])
+        np.testing.assert_allclose(np.asarray(images[name]), ref, atol=1e-5, err_msg=name)
+
+
+def test_weights_after_two_steps_match_official(golden, golden_run):
+    for net in helpers.NETS:
+        ref = params_from_state_dict(helpers.state_dict(golden, f"after/{net}/"))
+        ours = golden_run["state"].params[net]
+        diffs = np.concatenate([np.abs(np.asarray(a) - b).ravel()
+                                for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref))])
+        # Two Adam steps move a weight by at most ~2 lr each; sign noise can double that.
+        assert diffs.max() <= 4 * LR, (net, diffs.max())
+        assert np.mean(diffs > 1e-6) <= 0.15, (net, np.mean(diffs > 1e-6))
+        # And the weights did move: the update is not a no-op.
+        before = params_from_state_dict(helpers.state_dict(golden, f"before/{net}/"))
+        assert _max_err(ours, before) > 1.5 * LR
+
+
+def test_state_after_steps(golden_run):
+    state = golden_run["state"]
+    assert int(state.step) == 2
+    assert int(state.pool_fake_A.num_images) == 2 and int(state.pool_fake_B.num_images) == 2
+    assert int(state.opt_state_G.count) == 2 and int(state.opt_state_D.count) == 2
+
+
+def test_identity_off_gives_zero_identity_terms():
+    config = helpers.tiny_config(lambda_identity=0.0)
+    hp = cyclegan_jax.HParams.from_config(config)
+    state = cyclegan_jax.create_train_state(config, 0)
+    x = jnp.zeros((1, 32, 32, 3))
+    loss, (terms, images) = jax.jit(
+        lambda p: cyclegan_jax.generator_loss(
+            {n: p[n] for n in ("G_A", "G_B")}, {n: p[n] for n in ("D_A", "D_B")}, x, x, hp)
+    )(state.params)
+    assert float(terms["idt_A"]) == 0.0 and float(terms["idt_B"]) == 0.0
+    assert "idt_A" not in images
+    assert float(loss) == pytest.approx(sum(float(v) for v in terms.values()), rel=1e-6)
+
+
+def _run(seed: int, steps: int = 3):
+    config = helpers.golden_config()
+    state = cyclegan_jax.create_train_state(config, seed)
+    rng = np.random.default_rng(123)
+    for _ in range(steps):
+        batch = {k: rng.uniform(-1, 1, (1, 64, 64, 3)).astype(np.float32) for k in "AB"}
+        state, _ = cyclegan_jax.train_step(state, batch)
+    return jax.tree.map(np.asarray, state.params)
+
+
+def test_same_seed_bit_identical_and_different_seed_differs():
+    a, b, c = _run(0), _run(0), _run(1)
+    assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    assert not any(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(c))
+                   if x.size > 16)
