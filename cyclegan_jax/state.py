@@ -19,6 +19,7 @@ import optax
 from cyclegan_jax import pool as pool_lib
 from cyclegan_jax.losses import GAN_MODES
 from cyclegan_jax.models import NORMS, PatchDiscriminator, ResnetGenerator
+from cyclegan_jax.optim import torch_adam
 
 _NET_G_BLOCKS = {"resnet_9blocks": 9, "resnet_6blocks": 6}
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -115,8 +116,8 @@ class HParams:
         return self.discriminator(self.input_nc)
 
     def optimizer(self) -> optax.GradientTransformation:
-        """Adam's moment estimates; the learning rate is applied by the step (`learning_rate`)."""
-        return optax.scale_by_adam(b1=self.beta1, b2=self.beta2, eps=self.adam_eps)
+        """Adam's direction as PyTorch computes it; the step applies -`learning_rate`."""
+        return torch_adam(b1=self.beta1, b2=self.beta2, eps=self.adam_eps)
 
 
 @flax.struct.dataclass

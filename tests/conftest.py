@@ -38,7 +38,7 @@ def golden_run(golden):
     state = state.replace(params=jax.tree.map(jax.numpy.asarray, params))
     before, metrics = [], []
     for step in (1, 2):
-        before.append(jax.tree.map(np.asarray, state.params))
+        before.append(jax.tree.map(np.array, state.params))  # copies: state is donated
         state, m = cyclegan_jax.train_step(state, helpers.golden_batch(golden, step))
         metrics.append({k: float(v) for k, v in m.items()})
     return {"before": before, "metrics": metrics, "state": state, "config": config}

@@ -5,6 +5,9 @@ weights and inputs, so they are tight; our float32 gradients differ from a float
 evaluation of the same network by about as much as PyTorch's do (~1e-5 at the first
 conv), which sets the gradient bound. From step 2 on, Adam's first update (each
 weight moves by about +-lr whatever its gradient's size) amplifies that noise.
+Measured here (XLA CPU): step-1 losses 7e-7 relative, step-1 gradients 6e-6 of the
+largest element, step-2 gradients 4.4e-3, weights after two steps 7.4e-4 absolute
+with <= 0.75 % of any network's elements off by more than 1e-6.
 A wrong loss weight or a missing 0.5 moves step-1 losses by 10-100 %.
 """
 
@@ -55,7 +58,7 @@ def test_losses_match_official(golden, golden_run, step, rel_tol):
         assert abs(metrics[name] - ref) <= rel_tol * abs(ref), (name, metrics[name], ref)
 
 
-@pytest.mark.parametrize("step,rel_tol", [(1, 1e-5), (2, 3e-2)])
+@pytest.mark.parametrize("step,rel_tol", [(1, 1e-5), (2, 1e-2)])
 def test_gradients_match_official(golden, golden_run, step, rel_tol):
     grads, _ = _grads(golden, golden_run, step)
     for net in helpers.NETS:
@@ -79,7 +82,9 @@ def test_weights_after_two_steps_match_official(golden, golden_run):
                                 for a, b in zip(jax.tree.leaves(ours), jax.tree.leaves(ref))])
         # Two Adam steps move a weight by at most ~2 lr each; sign noise can double that.
         assert diffs.max() <= 4 * LR, (net, diffs.max())
-        assert np.mean(diffs > 1e-6) <= 0.15, (net, np.mean(diffs > 1e-6))
+        # Measured <= 0.75 % with PyTorch-exact Adam; optax's float32 bias corrections
+        # gave 32 % for G_B (see cyclegan_jax/optim.py).
+        assert np.mean(diffs > 1e-6) <= 0.02, (net, np.mean(diffs > 1e-6))
         # And the weights did move: the update is not a no-op.
         before = params_from_state_dict(helpers.state_dict(golden, f"before/{net}/"))
         assert _max_err(ours, before) > 1.5 * LR
