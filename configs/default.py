@@ -36,10 +36,29 @@ def get_config() -> ml_collections.ConfigDict:
     c.epoch_count = 1
     # Iterations per epoch; train.py sets it from the dataset (1334 = horse2zebra at batch 1).
     c.steps_per_epoch = 1334
-    # Input.
+    # Input. dataset: "tfds" (cycle_gan/<tfds_name>), "folder" (dataroot/{trainA,trainB,testA,testB})
+    # or "synthetic" (embedded apples -> oranges, rendered from the seed; nothing to download).
+    c.dataset = "tfds"
+    c.tfds_name = "horse2zebra"
+    c.tfds_data_dir = ""  # empty: TFDS's default (~/tensorflow_datasets or $TFDS_DATA_DIR)
+    c.dataroot = ""
+    c.synthetic_train_size = 256
+    c.synthetic_test_size = 32
+    c.synthetic_image_size = 128
+    c.max_dataset_size = 0  # 0: no limit (the official default is inf)
     c.batch_size = 1
     c.load_size = 286
     c.crop_size = 256
+    c.preprocess = "resize_and_crop"  # | "crop" | "scale_width" | "scale_width_and_crop"
+    c.no_flip = False
+    c.serial_batches = False
+    # Program. Frequencies count training steps (iterations).
+    c.num_train_steps = -1  # -1: the whole schedule, (n_epochs + n_epochs_decay) epochs
+    c.log_every = 100
+    c.sample_every = 1000
+    c.checkpoint_every = 5000
+    c.keep_checkpoints = 3
+    c.num_sample_images = 4
     # Numerics: "float32" or "bfloat16" (mixed precision: params and norms stay float32).
     c.dtype = "float32"
     return c

@@ -41,5 +41,5 @@ def float_to_uint8(images: np.ndarray | jax.Array) -> np.ndarray:
     The official `tensor2im` truncates ((x + 1) / 2 * 255 then astype(uint8)), which
     darkens every pixel by half a level on average; we round.
     """
-    scaled = (np.asarray(images, np.float32) + 1.0) * 127.5
+    scaled = (np.nan_to_num(np.asarray(images, np.float32)) + 1.0) * 127.5
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)

@@ -46,3 +46,23 @@ def golden_config():
 
 def golden_batch(npz, step: int) -> dict[str, np.ndarray]:
     return {"A": nhwc(npz[f"step{step}/A_nchw"]), "B": nhwc(npz[f"step{step}/B_nchw"])}
+
+
+def train_config(**overrides):
+    """A training run of 6 steps (3 per epoch, 2 epochs) on tiny synthetic data."""
+    c = tiny_config(
+        dataset="synthetic", synthetic_train_size=6, synthetic_test_size=2,
+        synthetic_image_size=40, batch_size=2, pool_size=4, n_epochs=1, n_epochs_decay=1,
+        log_every=2, sample_every=4, checkpoint_every=3, keep_checkpoints=2,
+        num_sample_images=2)
+    for k, v in overrides.items():
+        setattr(c, k, v)
+    return c
+
+
+def params_equal(a, b) -> bool:
+    import jax
+
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    return len(la) == len(lb) and all(np.array_equal(np.asarray(x), np.asarray(y))
+                                      for x, y in zip(la, lb))

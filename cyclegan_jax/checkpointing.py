@@ -1,0 +1,105 @@
+"""Every Orbax call of the project: saving and restoring the whole train state.
+
+A checkpoint holds the train state's arrays (params of the four networks, both
+Adam states, both image pools, the step and the RNG key) and a small JSON record
+(the input position and what the run was trained on). Orbax writes each step to a
+temporary folder and renames it when complete, so a crash or `kill -9` during a
+save leaves the older checkpoints intact; a latest checkpoint that cannot be read
+is reported and the previous one used.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import orbax.checkpoint as ocp
+
+from cyclegan_jax.state import TrainState
+
+
+@jax.jit
+def all_finite(tree: Any) -> jax.Array:
+    """True when every float in `tree` is finite (computed on device)."""
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+              if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.all(jnp.stack(leaves))
+
+
+class Checkpoints:
+    """The checkpoints of one run in `directory`, keeping the newest `keep`."""
+
+    def __init__(self, directory: str, keep: int = 3):
+        self.directory = os.path.abspath(directory)
+        self._manager = ocp.CheckpointManager(
+            self.directory,
+            options=ocp.CheckpointManagerOptions(
+                max_to_keep=keep, create=True, enable_async_checkpointing=False,
+                cleanup_tmp_directories=True))
+
+    def steps(self) -> list[int]:
+        """Steps of the complete checkpoints, oldest first."""
+        self._manager.reload()
+        return sorted(self._manager.all_steps())
+
+    def save(self, state: TrainState, record: dict) -> None:
+        """Saves `state` at its step with the JSON-serialisable `record` beside it."""
+        step = int(state.step)
+        self._manager.save(step, args=ocp.args.Composite(
+            state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
+            record=ocp.args.JsonSave(record)), force=True)
+        self._manager.wait_until_finished()
+
+    def restore_latest(self, template: TrainState) -> tuple[TrainState, dict] | None:
+        """The newest readable checkpoint restored into `template`'s structure and shardings.
+
+        Returns None when there is no checkpoint. Unreadable checkpoints are skipped
+        with a warning, falling back to older ones.
+        """
+        target = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+            flax.serialization.to_state_dict(template))
+        for step in reversed(self.steps()):
+            try:
+                restored = self._manager.restore(step, args=ocp.args.Composite(
+                    state=ocp.args.StandardRestore(target), record=ocp.args.JsonRestore()))
+            except Exception as e:  # noqa: BLE001  (any read failure means: try an older one)
+                logging.warning("checkpoint at step %d in %s cannot be read (%s: %s); "
+                                "falling back to the previous one", step, self.directory,
+                                type(e).__name__, e)
+                continue
+            state = flax.serialization.from_state_dict(template, restored["state"])
+            return state, dict(restored["record"])
+        return None
+
+    def close(self) -> None:
+        self._manager.close()
+
+
+def load_params(workdir: str) -> dict:
+    """The four networks' params ({"G_A", "G_B", "D_A", "D_B"}) of a run's newest checkpoint.
+
+    Reads `workdir/config.json` (written by `train_and_evaluate`) to know the shapes.
+    """
+    import json
+
+    import ml_collections
+
+    from cyclegan_jax.errors import UserError
+    from cyclegan_jax.state import create_train_state
+
+    config_path = os.path.join(workdir, "config.json")
+    if not os.path.exists(config_path):
+        raise UserError(f"{workdir!r} has no config.json: it is not a cyclegan_jax workdir")
+    with open(config_path) as f:
+        config = ml_collections.ConfigDict(json.load(f))
+    template = jax.eval_shape(lambda: create_train_state(config, 0))
+    template = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), template)
+    restored = Checkpoints(os.path.join(workdir, "checkpoints")).restore_latest(template)
+    if restored is None:
+        raise UserError(f"no readable checkpoint in {os.path.join(workdir, 'checkpoints')}")
+    return restored[0].params

@@ -1,0 +1,154 @@
+"""Random-access image sources: official-layout folders, TFDS `cycle_gan`, synthetic fruit.
+
+Every source has `len(source)`, `source.load(i) -> uint8 [H, W, 3]` and a `name`.
+Images come out as 8-bit RGB whatever their file mode (grayscale, palette, RGBA,
+CMYK, 16-bit); `preprocess.py` turns them into single-channel when a side has nc 1.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from cyclegan_jax.data.synthetic import SyntheticSource
+from cyclegan_jax.errors import UserError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff")
+TFDS_CONFIGS = ("apple2orange", "summer2winter_yosemite", "horse2zebra", "monet2photo",
+                "cezanne2photo", "ukiyoe2photo", "vangogh2photo", "maps", "facades",
+                "iphone2dslr_flower")
+
+
+def to_rgb(image: Image.Image) -> np.ndarray:
+    """Any PIL image -> uint8 RGB array; 16-bit and 32-bit integer images are scaled down."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(array / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif image.mode == "F":
+        image = Image.fromarray(np.clip(np.asarray(image) + 0.5, 0, 255).astype(np.uint8), "L")
+    return np.asarray(image.convert("RGB"))
+
+
+def list_images(folder: str) -> list[str]:
+    """Image files under `folder`, recursively, sorted (the official `make_dataset`)."""
+    found = []
+    for root, _, files in os.walk(folder, followlinks=True):
+        found.extend(os.path.join(root, f) for f in files if f.lower().endswith(IMAGE_EXTENSIONS))
+    return sorted(found)
+
+
+class FolderSource:
+    """The image files of one folder (e.g. `DATAROOT/trainA`).
+
+    Files that PIL cannot open are skipped with a warning naming each one (the
+    count is in `skipped`); a folder with no readable image is an error.
+    """
+
+    def __init__(self, folder: str, max_size: int = 0):
+        if not os.path.isdir(folder):
+            raise UserError(
+                f"dataset folder {folder!r} does not exist; a folder dataset needs "
+                "DATAROOT/trainA, trainB, testA and testB (set --config.dataroot)")
+        paths = list_images(folder)
+        if not paths:
+            raise UserError(
+                f"dataset folder {folder!r} holds no images with extensions "
+                f"{', '.join(IMAGE_EXTENSIONS)} (searched recursively)")
+        self.paths, self.skipped = [], []
+        for path in paths:
+            try:
+                with Image.open(path) as image:
+                    image.verify()
+                self.paths.append(path)
+            except Exception as e:  # noqa: BLE001  (PIL raises many types for bad files)
+                logging.warning("skipping unreadable image %s: %s", path, e)
+                self.skipped.append(path)
+        if not self.paths:
+            raise UserError(f"none of the {len(paths)} image files in {folder!r} could be read")
+        if self.skipped:
+            logging.warning("%s: skipped %d unreadable file(s) of %d", folder, len(self.skipped),
+                            len(paths))
+        if max_size > 0:
+            self.paths = self.paths[:max_size]
+        self.name = folder
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def load(self, index: int) -> np.ndarray:
+        path = self.paths[index]
+        try:
+            with Image.open(path) as image:
+                return to_rgb(image)
+        except Exception as e:  # noqa: BLE001
+            raise UserError(f"cannot decode image {path}: {e}; delete or replace the file") from e
+
+
+class TfdsSource:
+    """One split of a TFDS `cycle_gan/<name>` dataset, read with `tfds.data_source`."""
+
+    def __init__(self, name: str, split: str, data_dir: str | None, max_size: int = 0):
+        import tensorflow_datasets as tfds  # imported here: only TFDS runs need it
+
+        if name not in TFDS_CONFIGS:
+            raise UserError(f"TFDS has no cycle_gan/{name}; choose one of {', '.join(TFDS_CONFIGS)}")
+        full = f"cycle_gan/{name}"
+        try:
+            self._ds = tfds.data_source(full, split=split, data_dir=data_dir)
+        except Exception as first_error:  # not prepared (or prepared as tfrecord only)
+            _prepare(full, data_dir, first_error)
+            self._ds = tfds.data_source(full, split=split, data_dir=data_dir)
+        self._len = len(self._ds) if max_size <= 0 else min(len(self._ds), max_size)
+        self.name = f"{full}/{split}"
+        self.skipped: list[str] = []
+
+    def __len__(self) -> int:
+        return self._len
+
+    def load(self, index: int) -> np.ndarray:
+        image = np.asarray(self._ds[index]["image"])
+        if image.ndim == 2 or image.shape[-1] == 1:
+            image = np.repeat(image.reshape(*image.shape[:2], 1), 3, axis=-1)
+        return image.astype(np.uint8)
+
+
+def _prepare(full_name: str, data_dir: str | None, cause: Exception) -> None:
+    import tensorflow_datasets as tfds
+
+    if importlib.util.find_spec("tensorflow") is None:
+        raise UserError(
+            f"{full_name} is not prepared in {data_dir or '~/tensorflow_datasets'} ({cause}). "
+            "Preparing a TFDS dataset needs TensorFlow once: `pip install tensorflow-cpu`, then "
+            "run again (or prepare it elsewhere and set --config.tfds_data_dir). Alternatively "
+            "use a folder dataset (--config.dataset=folder --config.dataroot=DIR).") from cause
+    builder = tfds.builder(full_name, data_dir=data_dir)
+    size = builder.info.download_size
+    logging.info("Preparing %s in %s (download about %s); this happens once.", full_name,
+                 builder.data_dir, size)
+    builder.download_and_prepare(file_format="array_record")
+    logging.info("Prepared %s: %s on disk in %s", full_name, builder.info.dataset_size,
+                 builder.data_dir)
+
+
+def open_split(config: Any, split: str):
+    """The source of `split` ("trainA", "trainB", "testA" or "testB") for `config.dataset`."""
+    if config.dataset == "synthetic":
+        count = config.synthetic_train_size if split.startswith("train") else config.synthetic_test_size
+        if config.max_dataset_size > 0:
+            count = min(count, config.max_dataset_size)
+        return SyntheticSource(config.seed, split, count, config.synthetic_image_size)
+    if config.dataset == "folder":
+        if not config.dataroot:
+            raise UserError("--config.dataset=folder needs --config.dataroot=DIR "
+                            "(a folder with trainA, trainB, testA, testB)")
+        return FolderSource(os.path.join(config.dataroot, split), config.max_dataset_size)
+    if config.dataset == "tfds":
+        return TfdsSource(config.tfds_name, split, config.tfds_data_dir or None,
+                          config.max_dataset_size)
+    raise UserError(f"config.dataset must be 'synthetic', 'folder' or 'tfds', got {config.dataset!r}")

@@ -1,0 +1,87 @@
+"""train.py as users run it: flags, config errors, SIGKILL and SIGTERM mid-run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import cyclegan_jax
+from cyclegan_jax import training
+from cyclegan_jax.checkpointing import Checkpoints
+from tests import helpers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "tests", "tiny_train_config.py")
+LONG = ["--config.n_epochs=10", "--config.n_epochs_decay=10", "--config.checkpoint_every=5",
+        "--config.log_every=5", "--config.sample_every=1000"]
+
+
+def _train(workdir, *overrides, wait=True, **kw):
+    cmd = [sys.executable, os.path.join(ROOT, "train.py"), f"--workdir={workdir}",
+           f"--config={CONFIG}", *overrides]
+    if wait:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, **kw)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, **kw)
+
+
+def _wait_for_checkpoint(workdir, proc, timeout=300):
+    directory = os.path.join(workdir, "checkpoints")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if os.path.isdir(directory) and any(d.isdigit() for d in os.listdir(directory)):
+            return
+        assert proc.poll() is None, proc.stderr.read()[-3000:]
+        time.sleep(0.05)
+    pytest.fail("no checkpoint appeared")
+
+
+def test_config_typo_is_a_clear_error(tmp_path):
+    proc = _train(tmp_path, "--config.batchsize=2")
+    assert proc.returncode != 0
+    assert "batchsize" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_user_error_is_a_message_not_a_traceback(tmp_path):
+    proc = _train(tmp_path / "run", "--config.dataset=folder", f"--config.dataroot={tmp_path}/none")
+    assert proc.returncode == 1
+    assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(tmp_path):
+    steps = ["--config.num_train_steps=20", *LONG]
+    proc = _train(tmp_path / "killed", *steps, wait=False)
+    _wait_for_checkpoint(str(tmp_path / "killed"), proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    saved = Checkpoints(str(tmp_path / "killed" / "checkpoints")).steps()
+    assert saved and saved[-1] < 20, saved  # killed before the end
+    done = _train(tmp_path / "killed", *steps)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resumed from step" in done.stderr
+    config = helpers.train_config(n_epochs=10, n_epochs_decay=10, num_train_steps=20,
+                                  checkpoint_every=5, log_every=5, sample_every=1000)
+    straight = training.train_and_evaluate(config, str(tmp_path / "straight"))
+    assert helpers.params_equal(cyclegan_jax.load_params(str(tmp_path / "killed")),
+                                straight.params)
+
+
+def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
+    proc = _train(tmp_path, "--config.num_train_steps=100000", *LONG, wait=False)
+    _wait_for_checkpoint(str(tmp_path), proc)
+    first = Checkpoints(str(tmp_path / "checkpoints")).steps()[0]
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err[-3000:]
+    assert "SIGTERM received" in err
+    last = Checkpoints(str(tmp_path / "checkpoints")).steps()[-1]
+    assert first < last < 100000
+    params = cyclegan_jax.load_params(str(tmp_path))
+    assert all(np.isfinite(np.asarray(x)).all() for x in __import__("jax").tree.leaves(params))

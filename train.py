@@ -1,0 +1,70 @@
+"""Train CycleGAN: `python train.py --workdir=DIR [--config=configs/demo.py] [--config.X=...]`.
+
+Re-running the same command resumes from the newest checkpoint in DIR.
+"""
+
+import codecs
+import logging as std_logging
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from cyclegan_jax.errors import UserError
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, _HERE)  # so config files can `from configs import default`
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and samples.", required=True)
+config_flags.DEFINE_config_file(
+    "config", os.path.join(_HERE, "configs", "default.py"), "Training configuration file.",
+    lock_config=True)
+flags.DEFINE_bool("multihost", False,
+                  "Call jax.distributed.initialize() first (one process per host, e.g. a TPU pod).")
+
+
+class _QuietLibraries(std_logging.Filter):
+    """Keeps Orbax's per-save INFO chatter out of the training log (warnings still show)."""
+
+    def filter(self, record: std_logging.LogRecord) -> bool:
+        return record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
+
+
+def parse_flags(argv):
+    """absl's flag parsing, with config-override mistakes shown as one clear line."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        sys.stderr.write(f"FATAL Flags parsing error: {e}\nPass --helpfull to see help on flags.\n")
+    except (AttributeError, KeyError, TypeError, ValueError) as e:  # from --config.X=...
+        message = codecs.decode(str(e), "unicode_escape")
+        if message[:1] == message[-1:] and message[:1] in "'\"":
+            message = message[1:-1]  # KeyError text wrapped by AttributeError
+        message = message.replace("\n", ": ")
+        sys.stderr.write(f"FATAL config override error: {message}\n")
+    sys.exit(2)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.get_absl_handler().addFilter(_QuietLibraries())
+    import jax
+
+    if FLAGS.multihost:
+        jax.distributed.initialize()
+    from cyclegan_jax import training
+
+    logging.info("JAX process %d of %d, local devices: %s", jax.process_index(),
+                 jax.process_count(), jax.local_devices())
+    try:
+        training.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    except UserError as e:
+        logging.error("%s", e)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=parse_flags)
