@@ -61,4 +61,6 @@ def get_config() -> ml_collections.ConfigDict:
     c.num_sample_images = 4
     # Numerics: "float32" or "bfloat16" (mixed precision: params and norms stay float32).
     c.dtype = "float32"
+    # Recompute the generators' residual blocks in the backward pass: less memory, more time.
+    c.remat = False
     return c

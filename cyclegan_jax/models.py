@@ -110,6 +110,7 @@ class ResnetGenerator(nn.Module):
     norm: str = "instance"
     use_dropout: bool = False
     dtype: Any = jnp.float32
+    remat: bool = False  # recompute residual blocks in the backward pass to save memory
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -130,9 +131,10 @@ class ResnetGenerator(nn.Module):
             y = nn.Conv(self.ngf * 2 ** (i + 1), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)),
                         name=f"down_{i}", **conv_kw)(y)
             y = norm_relu(y, f"down_norm_{i}")
+        block = nn.remat(ResnetBlock, static_argnums=(2,)) if self.remat else ResnetBlock
         for i in range(self.n_blocks):
-            y = ResnetBlock(self.ngf * 4, self.norm, self.use_dropout, self.dtype,
-                            name=f"block_{i}")(y, train)
+            y = block(self.ngf * 4, self.norm, self.use_dropout, self.dtype,
+                      name=f"block_{i}")(y, train)
         for i in range(2):
             y = upsample_conv(self.ngf * 2 ** (1 - i), name=f"up_{i}", **conv_kw)(y)
             y = norm_relu(y, f"up_norm_{i}")

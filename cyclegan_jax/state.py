@@ -50,6 +50,7 @@ class HParams:
     epoch_count: int = 1
     steps_per_epoch: int = 1334
     dtype: str = "float32"
+    remat: bool = False
 
     def __post_init__(self):
         if self.norm not in NORMS:
@@ -80,7 +81,7 @@ class HParams:
             lambda_B=config.lambda_B, lambda_identity=config.lambda_identity, lr=config.lr,
             beta1=config.beta1, n_epochs=config.n_epochs, n_epochs_decay=config.n_epochs_decay,
             epoch_count=config.epoch_count, steps_per_epoch=config.steps_per_epoch,
-            dtype=config.dtype)
+            dtype=config.dtype, remat=config.remat)
 
     @property
     def compute_dtype(self):
@@ -89,7 +90,7 @@ class HParams:
     def generator(self, input_nc: int, output_nc: int) -> ResnetGenerator:
         return ResnetGenerator(ngf=self.ngf, n_blocks=self.n_blocks, input_nc=input_nc,
                                output_nc=output_nc, norm=self.norm, use_dropout=self.use_dropout,
-                               dtype=self.compute_dtype)
+                               dtype=self.compute_dtype, remat=self.remat)
 
     def discriminator(self, input_nc: int) -> PatchDiscriminator:
         return PatchDiscriminator(ndf=self.ndf, n_layers=self.n_layers_D, input_nc=input_nc,

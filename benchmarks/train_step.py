@@ -1,0 +1,146 @@
+"""Times the jitted CycleGAN train step: compile time, ms/step, images/s, TFLOP/s, MFU.
+
+python benchmarks/train_step.py --sizes=64,128 --batch_sizes=1 --dtypes=float32 \
+    --peak_tflops_float32=0.3 --peak_source="measured CPU matmul"
+
+FLOPs are analytic (conv multiply-adds x 2, as reference §12 counts them): one
+image-iteration is 18 generator forwards (6 forwards, backward = 2 forwards) plus
+15.15 discriminator forwards, which reproduces the reference's 116.7 / 468.8 /
+1879.2 GFLOP at 64 / 128 / 256 for the default model. XLA's own cost analysis
+counts transposed convs differently; it is printed beside, for information only.
+Needs only jax, flax, optax, orbax and numpy (no ml_collections, grain or TFDS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from types import SimpleNamespace
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+import cyclegan_jax  # noqa: E402
+
+G_FORWARDS, D_FORWARDS = 18.0, 15.15
+
+
+def generator_macs(size: int, ngf: int, n_blocks: int, nc: int = 3) -> float:
+    """Multiply-adds of one ResnetGenerator forward on a size x size image."""
+    p = size * size
+    return p * (49 * nc * ngf + 9 * ngf * 2 * ngf / 4 + 9 * 2 * ngf * 4 * ngf / 16
+                + 2 * n_blocks * 9 * (4 * ngf) ** 2 / 16 + 9 * 4 * ngf * 2 * ngf / 16
+                + 9 * 2 * ngf * ngf / 4 + 49 * ngf * nc)
+
+
+def discriminator_macs(size: int, ndf: int, n_layers: int, nc: int = 3) -> float:
+    """Multiply-adds of one PatchDiscriminator forward (k4 convs, padding 1)."""
+    macs, h, cin = 0.0, size, nc
+    for n in range(n_layers + 2):
+        cout = 1 if n == n_layers + 1 else ndf * min(2 ** n, 8)
+        h = h // 2 if n < n_layers else h - 1
+        macs += h * h * 16 * cin * cout
+        cin = cout
+    return macs
+
+
+def iteration_flops(size: int, ngf: int, n_blocks: int, ndf: int, n_layers: int) -> float:
+    """Analytic FLOPs of one image-iteration (reference §12 convention)."""
+    return 2 * (G_FORWARDS * generator_macs(size, ngf, n_blocks)
+                + D_FORWARDS * discriminator_macs(size, ndf, n_layers))
+
+
+def config_for(args, size: int, batch: int, dtype: str) -> SimpleNamespace:
+    return SimpleNamespace(
+        ngf=args.ngf, ndf=args.ndf, netG=args.netG, netD="basic", n_layers_D=3,
+        norm="instance", no_dropout=True, input_nc=3, output_nc=3, gan_mode="lsgan",
+        lambda_A=10.0, lambda_B=10.0, lambda_identity=0.5, pool_size=50, lr=2e-4, beta1=0.5,
+        n_epochs=100, n_epochs_decay=100, epoch_count=1, steps_per_epoch=1000,
+        batch_size=batch, crop_size=size, dtype=dtype, remat=args.remat)
+
+
+def bench_one(args, size: int, batch: int, dtype: str) -> dict:
+    config = config_for(args, size, batch, dtype)
+    state = cyclegan_jax.create_train_state(config, 0)
+    rng = np.random.default_rng(0)
+    batch_arrays = {k: jax.device_put(rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32))
+                    for k in "AB"}
+    t0 = time.perf_counter()
+    compiled = cyclegan_jax.train_step.lower(state, batch_arrays).compile()
+    compile_s = time.perf_counter() - t0
+    try:
+        xla_flops = float(compiled.cost_analysis()["flops"])
+    except Exception:  # noqa: BLE001  (not every backend reports it)
+        xla_flops = float("nan")
+    for _ in range(args.warmup):
+        state, metrics = cyclegan_jax.train_step(state, batch_arrays)
+    jax.block_until_ready(metrics)
+    times = []
+    for _ in range(args.steps):
+        t = time.perf_counter()
+        state, metrics = cyclegan_jax.train_step(state, batch_arrays)
+        jax.block_until_ready(metrics)
+        times.append(time.perf_counter() - t)
+    ms = statistics.median(times) * 1e3
+    flops = iteration_flops(size, args.ngf, 9 if args.netG == "resnet_9blocks" else 6, args.ndf, 3)
+    tflops = flops * batch / (ms / 1e3) / 1e12
+    peak = getattr(args, f"peak_tflops_{dtype}")
+    stats = jax.devices()[0].memory_stats() or {}
+    return {
+        "size": size, "batch": batch, "dtype": dtype, "remat": args.remat,
+        "compile_s": round(compile_s, 2), "ms_per_step": round(ms, 2),
+        "ms_min": round(min(times) * 1e3, 2), "images_per_s": round(batch / (ms / 1e3), 2),
+        "gflop_per_image": round(flops / 1e9, 1), "tflops": round(tflops, 3),
+        "mfu": round(tflops / peak, 4) if peak else None,
+        "xla_gflop_per_step": round(xla_flops / 1e9, 1),
+        "peak_mem_gib": round(stats["peak_bytes_in_use"] / 2 ** 30, 2)
+        if "peak_bytes_in_use" in stats else None,
+    }
+
+
+def main(argv=None) -> list[dict]:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="64")
+    p.add_argument("--batch_sizes", default="1")
+    p.add_argument("--dtypes", default="float32")
+    p.add_argument("--netG", default="resnet_9blocks")
+    p.add_argument("--ngf", type=int, default=64)
+    p.add_argument("--ndf", type=int, default=64)
+    p.add_argument("--remat", action="store_true")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--peak_tflops_float32", type=float, default=0.0,
+                   help="peak TFLOP/s for float32 runs (0: no MFU)")
+    p.add_argument("--peak_tflops_bfloat16", type=float, default=0.0)
+    p.add_argument("--peak_source", default="", help="where the peaks come from")
+    p.add_argument("--out", default="", help="write the results as JSON here")
+    args = p.parse_args(argv)
+    device = jax.devices()[0]
+    print(f"device: {device.device_kind} ({jax.default_backend()}), jax {jax.__version__}; "
+          f"peak source: {args.peak_source or 'none given'}")
+    cols = ("size", "batch", "dtype", "remat", "compile_s", "ms_per_step", "images_per_s",
+            "gflop_per_image", "tflops", "mfu", "xla_gflop_per_step", "peak_mem_gib")
+    print(" | ".join(cols))
+    rows = []
+    for dtype in args.dtypes.split(","):
+        for size in map(int, args.sizes.split(",")):
+            for batch in map(int, args.batch_sizes.split(",")):
+                row = bench_one(args, size, batch, dtype)
+                rows.append(row)
+                print(" | ".join(str(row[c]) for c in cols), flush=True)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"device": device.device_kind, "backend": jax.default_backend(),
+                       "jax": jax.__version__, "peak_source": args.peak_source,
+                       "rows": rows}, f, indent=1)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
