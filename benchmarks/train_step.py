@@ -134,11 +134,11 @@ def main(argv=None) -> list[dict]:
                 row = bench_one(args, size, batch, dtype)
                 rows.append(row)
                 print(" | ".join(str(row[c]) for c in cols), flush=True)
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"device": device.device_kind, "backend": jax.default_backend(),
-                       "jax": jax.__version__, "peak_source": args.peak_source,
-                       "rows": rows}, f, indent=1)
+                if args.out:  # after every row, so a run cut short keeps what it measured
+                    with open(args.out, "w") as f:
+                        json.dump({"device": device.device_kind, "backend": jax.default_backend(),
+                                   "jax": jax.__version__, "peak_source": args.peak_source,
+                                   "rows": rows}, f, indent=1)
     return rows
 
 

@@ -42,3 +42,16 @@ def golden_run(golden):
         state, m = cyclegan_jax.train_step(state, helpers.golden_batch(golden, step))
         metrics.append({k: float(v) for k, v in m.items()})
     return {"before": before, "metrics": metrics, "state": state, "config": config}
+
+
+@pytest.fixture(scope="module")
+def fast_compile():
+    """XLA with most optimisations off, for modules that compile many small programs.
+
+    Not for golden tests (it changes float rounding). Subprocesses started by such a
+    module get the same setting through helpers.FAST_COMPILE_ENV.
+    """
+    previous = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", previous)

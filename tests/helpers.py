@@ -39,9 +39,9 @@ def tiny_config(**overrides):
     return c
 
 
-def golden_config():
+def golden_config(**overrides):
     """The configuration of `train_two_steps_ngf8.npz` (pool 50, lsgan, 64x64 crops)."""
-    return tiny_config(crop_size=64, load_size=72)
+    return tiny_config(crop_size=64, load_size=72, **overrides)
 
 
 def golden_batch(npz, step: int) -> dict[str, np.ndarray]:
@@ -66,3 +66,6 @@ def params_equal(a, b) -> bool:
     la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
     return len(la) == len(lb) and all(np.array_equal(np.asarray(x), np.asarray(y))
                                       for x, y in zip(la, lb))
+
+
+FAST_COMPILE_ENV = {"JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}  # matches conftest.fast_compile

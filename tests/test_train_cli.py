@@ -16,6 +16,7 @@ from cyclegan_jax import training
 from cyclegan_jax.checkpointing import Checkpoints
 from tests import helpers
 
+pytestmark = pytest.mark.usefixtures("fast_compile")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "tests", "tiny_train_config.py")
 LONG = ["--config.n_epochs=10", "--config.n_epochs_decay=10", "--config.checkpoint_every=5",
@@ -25,10 +26,12 @@ LONG = ["--config.n_epochs=10", "--config.n_epochs_decay=10", "--config.checkpoi
 def _train(workdir, *overrides, wait=True, **kw):
     cmd = [sys.executable, os.path.join(ROOT, "train.py"), f"--workdir={workdir}",
            f"--config={CONFIG}", *overrides]
+    env = {**os.environ, **helpers.FAST_COMPILE_ENV}
     if wait:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, **kw)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT, env=env,
+                               **kw)
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT, **kw)
+                            cwd=ROOT, env=env, **kw)
 
 
 def _wait_for_checkpoint(workdir, proc, timeout=300):

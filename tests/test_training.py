@@ -18,6 +18,8 @@ from cyclegan_jax.errors import UserError
 from cyclegan_jax.step import METRIC_NAMES
 from tests import helpers
 
+pytestmark = pytest.mark.usefixtures("fast_compile")
+
 
 @pytest.fixture(scope="module")
 def straight_run(tmp_path_factory):
