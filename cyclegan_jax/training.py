@@ -137,7 +137,7 @@ class _Run:
                 f"losses became NaN/inf by step {step}: {means}. Nothing non-finite was "
                 f"saved; the last good checkpoint (step {self.last_saved_step}) is kept. "
                 "Try a lower --config.lr, or check the input images.")
-        epoch = step // self.config.steps_per_epoch + self.config.epoch_count
+        epoch = (step - 1) // self.config.steps_per_epoch + self.config.epoch_count
         if self.is_main:
             logging.info("(epoch: %d, iters: %d, time/img: %.4f) %s", epoch, step,
                          seconds / max(len(window) * self.config.batch_size, 1),
