@@ -11,7 +11,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from cyclegan_jax import pool as pool_lib
 from cyclegan_jax.losses import discriminator_gan_loss, gan_loss, l1

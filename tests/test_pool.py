@@ -39,7 +39,7 @@ def test_batch_crossing_full_is_handled_image_by_image():
 
 
 def test_full_pool_swaps_half_the_time_uniformly():
-    size, rounds, batch = 4, 500, 8
+    size, rounds = 4, 500
     p = pool.create_pool(size, (1, 1, 1))
     p, _ = query(p, _images(0, size), jax.random.key(0))
     swaps, slots = 0, np.zeros(size)
