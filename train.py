@@ -13,16 +13,31 @@ from ml_collections import config_flags
 
 from cyclegan_jax.errors import UserError
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, _HERE)  # so config files can `from configs import default`
+_HERE = os.path.dirname(os.path.abspath(__file__))  # on sys.path: configs can import `configs`
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and samples.", required=True)
-config_flags.DEFINE_config_file(
-    "config", os.path.join(_HERE, "configs", "default.py"), "Training configuration file.",
-    lock_config=True)
-flags.DEFINE_bool("multihost", False,
-                  "Call jax.distributed.initialize() first (one process per host, e.g. a TPU pod).")
+# Mistakes in --config.X=... overrides surface as these (at definition time for the
+# default config file, at parsing time for one given with --config).
+_CONFIG_ERRORS = (AttributeError, KeyError, TypeError, ValueError)
+
+
+def define_flags() -> None:
+    flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and samples.",
+                        required=True)
+    config_flags.DEFINE_config_file(
+        "config", os.path.join(_HERE, "configs", "default.py"), "Training configuration file.",
+        lock_config=True)
+    flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first "
+                      "(one process per host, e.g. a TPU pod).")
+
+
+def config_error(e: Exception) -> None:
+    """Prints a config-override mistake as one line and exits with status 2."""
+    message = codecs.decode(str(e), "unicode_escape")
+    if message[:1] == message[-1:] and message[:1] in "'\"":
+        message = message[1:-1]  # KeyError text wrapped by AttributeError
+    sys.stderr.write(f"FATAL config override error: {message.replace(chr(10), ': ')}\n")
+    sys.exit(2)
 
 
 class _QuietLibraries(std_logging.Filter):
@@ -38,12 +53,8 @@ def parse_flags(argv):
         return FLAGS(argv)
     except flags.Error as e:
         sys.stderr.write(f"FATAL Flags parsing error: {e}\nPass --helpfull to see help on flags.\n")
-    except (AttributeError, KeyError, TypeError, ValueError) as e:  # from --config.X=...
-        message = codecs.decode(str(e), "unicode_escape")
-        if message[:1] == message[-1:] and message[:1] in "'\"":
-            message = message[1:-1]  # KeyError text wrapped by AttributeError
-        message = message.replace("\n", ": ")
-        sys.stderr.write(f"FATAL config override error: {message}\n")
+    except _CONFIG_ERRORS as e:
+        config_error(e)
     sys.exit(2)
 
 
@@ -67,4 +78,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    try:
+        define_flags()
+    except _CONFIG_ERRORS as e:
+        config_error(e)
     app.run(main, flags_parser=parse_flags)
