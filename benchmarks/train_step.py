@@ -8,6 +8,8 @@ image-iteration is 18 generator forwards (6 forwards, backward = 2 forwards) plu
 15.15 discriminator forwards, which reproduces the reference's 116.7 / 468.8 /
 1879.2 GFLOP at 64 / 128 / 256 for the default model. XLA's own cost analysis
 counts transposed convs differently; it is printed beside, for information only.
+Peak memory is the device's peak since the process started (JAX cannot reset it), so
+it belongs to a row only when rows grow in size, or with one row per process.
 Needs only jax, flax, optax, orbax and numpy (no ml_collections, grain or TFDS).
 """
 
@@ -99,7 +101,7 @@ def bench_one(args, size: int, batch: int, dtype: str) -> dict:
         "gflop_per_image": round(flops / 1e9, 1), "tflops": round(tflops, 3),
         "mfu": round(tflops / peak, 4) if peak else None,
         "xla_gflop_per_step": round(xla_flops / 1e9, 1),
-        "peak_mem_gib": round(stats["peak_bytes_in_use"] / 2 ** 30, 2)
+        "process_peak_mem_gib": round(stats["peak_bytes_in_use"] / 2 ** 30, 2)
         if "peak_bytes_in_use" in stats else None,
     }
 
@@ -125,7 +127,7 @@ def main(argv=None) -> list[dict]:
     print(f"device: {device.device_kind} ({jax.default_backend()}), jax {jax.__version__}; "
           f"peak source: {args.peak_source or 'none given'}")
     cols = ("size", "batch", "dtype", "remat", "compile_s", "ms_per_step", "images_per_s",
-            "gflop_per_image", "tflops", "mfu", "xla_gflop_per_step", "peak_mem_gib")
+            "gflop_per_image", "tflops", "mfu", "xla_gflop_per_step", "process_peak_mem_gib")
     print(" | ".join(cols))
     rows = []
     for dtype in args.dtypes.split(","):
