@@ -118,6 +118,10 @@ class _Run:
                                        config.keep_checkpoints)
         self.last_saved_step = -1
 
+    def close(self) -> None:
+        self.writer.close()
+        self.checkpoints.close()
+
     def save(self, state: TrainState) -> None:
         step = int(state.step)
         if step == self.last_saved_step:
@@ -192,6 +196,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
                  batches.steps_per_epoch, num_steps)
 
     run = _Run(config, workdir, data_record)
+    try:
+        return _train(run, batches, mesh, num_steps)
+    finally:
+        run.close()
+
+
+def _train(run: _Run, batches: UnalignedBatches, mesh, num_steps: int) -> TrainState:
+    """Builds or resumes the state, then trains to `num_steps`; see `train_and_evaluate`."""
+    config, workdir, data_record = run.config, run.workdir, run.data_record
     state = sharding.replicate(create_train_state(config, config.seed), mesh)
     resumed = run.checkpoints.restore_latest(state)
     if resumed is not None:
@@ -204,9 +217,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
         run.last_saved_step = int(state.step)
         _check_resumed_config(workdir, config)
         logging.info("resumed from step %d in %s", run.last_saved_step, workdir)
-    if run.is_main:
-        with open(os.path.join(workdir, "config.json"), "w") as f:
+    if run.is_main:  # written atomically: a kill never leaves a half-written config
+        path = os.path.join(workdir, "config.json")
+        with open(path + ".tmp", "w") as f:
             f.write(config.to_json(indent=2))
+        os.replace(path + ".tmp", path)
     samples = _sample_images(config)
     start = int(state.step)
     if start == 0:
@@ -219,8 +234,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     if step >= num_steps:
         run.write_samples(step, state.params, samples)
         run.ground_truth(step, state.params)
-    run.writer.close()
-    run.checkpoints.close()
     return state
 
 
