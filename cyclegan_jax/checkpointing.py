@@ -10,6 +10,7 @@ is reported and the previous one used.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from typing import Any
@@ -19,7 +20,8 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
-from cyclegan_jax.state import TrainState
+from cyclegan_jax.errors import UserError
+from cyclegan_jax.state import TrainState, create_train_state
 
 
 @jax.jit
@@ -85,12 +87,7 @@ def load_params(workdir: str) -> dict:
 
     Reads `workdir/config.json` (written by `train_and_evaluate`) to know the shapes.
     """
-    import json
-
-    import ml_collections
-
-    from cyclegan_jax.errors import UserError
-    from cyclegan_jax.state import create_train_state
+    import ml_collections  # lazily: accelerator images without it can still import the library
 
     config_path = os.path.join(workdir, "config.json")
     if not os.path.exists(config_path):
