@@ -1,8 +1,8 @@
 """Official PyTorch CycleGAN state_dicts -> Flax params of `models.py`.
 
 The official checkpoints (`<epoch>_net_G_A.pth`, the pretrained `horse2zebra.pth`, ...)
-are plain state_dicts with keys such as `model.1.weight` (reference §1, §2, §10).
-`params_from_state_dict` takes such a mapping with the tensors as NumPy arrays in
+are plain state_dicts with keys such as `model.1.weight` (reference §1, §2, §10);
+`load_pth` reads them without torch. `params_from_state_dict` takes such a mapping with the tensors as NumPy arrays in
 PyTorch layouts, works out which network it describes and its sizes from the keys
 and shapes, and returns the matching Flax params.
 """
@@ -17,6 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from cyclegan_jax.models import PatchDiscriminator, ResnetGenerator
+from cyclegan_jax.pth_reader import PthError, load_pth
+
+__all__ = ["PthError", "StateDictError", "load_pth", "params_from_state_dict"]
 
 # Buffers that the official loader drops before `load_state_dict` (reference §10).
 IGNORED_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
