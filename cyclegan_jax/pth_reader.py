@@ -40,8 +40,8 @@ class _StorageType:
 class _LegacyStorage:
     """A legacy-format storage: its bytes come after the pickle, so tensors wait for them."""
 
-    def __init__(self, key: str, dtype: np.dtype):
-        self.key, self.dtype = key, dtype
+    def __init__(self, key: str):
+        self.key = key
 
 
 class _PendingTensor:
@@ -124,26 +124,19 @@ def _load_legacy(path: str) -> object:
             raise PthError(f"{path}: not a PyTorch checkpoint (bad magic number)")
         pickle.load(f)  # protocol version (plain ints)
         pickle.load(f)  # sys_info (a plain dict)
-        result = _Unpickler(f, lambda key, dtype, numel: _LegacyStorage(key, dtype), path).load()
+        dtypes: dict[str, np.dtype] = {}
+
+        def load_storage(key, dtype, numel):
+            dtypes[key] = dtype
+            return _LegacyStorage(key)
+
+        result = _Unpickler(f, load_storage, path).load()
         storages = {}
-        for key in pickle.load(f):  # storage bytes follow, each as <int64 count><data>
-            result_dtype = _find_dtype(result, str(key))
+        for key in map(str, pickle.load(f)):  # storage bytes follow: <int64 count><data>
             (count,) = struct.unpack("<q", f.read(8))
-            storages[str(key)] = np.frombuffer(f.read(count * result_dtype.itemsize),
-                                               dtype=result_dtype.newbyteorder("<"))
+            storages[key] = np.frombuffer(f.read(count * dtypes[key].itemsize),
+                                          dtype=dtypes[key].newbyteorder("<"))
     return _resolve(result, storages)
-
-
-def _find_dtype(obj, key: str) -> np.dtype:
-    for value in obj.values() if isinstance(obj, dict) else ():
-        if isinstance(value, _PendingTensor) and value.storage.key == key:
-            return value.storage.dtype
-        if isinstance(value, dict):
-            try:
-                return _find_dtype(value, key)
-            except KeyError:
-                pass
-    raise KeyError(key)
 
 
 def _resolve(obj, storages: dict[str, np.ndarray]):
