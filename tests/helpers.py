@@ -69,3 +69,32 @@ def params_equal(a, b) -> bool:
 
 
 FAST_COMPILE_ENV = {"JAX_DISABLE_MOST_OPTIMIZATIONS": "1"}  # matches conftest.fast_compile
+
+
+def fid_standin_state_dict() -> dict[str, np.ndarray]:
+    """The deterministic stand-in Inception weights of `fid_inception_random.npz`.
+
+    The rule of tests/fixtures/README.md: a crc32-seeded normal draw per key, scaled
+    by what the key holds.
+    """
+    import json
+    import zlib
+
+    out = {}
+    for key, shape in json.loads(str(fixture("fid_inception_random.npz")["keys"])):
+        n = np.random.default_rng(zlib.crc32(key.encode())).standard_normal(shape).astype(np.float32)
+        if key.endswith("num_batches_tracked"):
+            out[key] = np.zeros(shape, np.int64)
+            continue
+        if len(shape) == 4:
+            n = n * np.float32(np.sqrt(2 / (shape[1] * shape[2] * shape[3])))
+        elif key.startswith("fc."):
+            n = n * np.float32(0.01)
+        elif key.endswith(".running_var"):
+            n = 1 + np.float32(0.1) * np.abs(n)
+        elif key.endswith(".weight"):
+            n = 1 + np.float32(0.1) * n
+        else:
+            n = np.float32(0.02) * n
+        out[key] = n.astype(np.float32)
+    return out
