@@ -18,7 +18,7 @@ _HERE = os.path.dirname(os.path.abspath(__file__))  # on sys.path: configs can i
 FLAGS = flags.FLAGS
 # Mistakes in --config.X=... overrides surface as these (at definition time for the
 # default config file, at parsing time for one given with --config).
-_CONFIG_ERRORS = (AttributeError, KeyError, TypeError, ValueError)
+CONFIG_ERRORS = (AttributeError, KeyError, TypeError, ValueError)
 
 
 def define_flags() -> None:
@@ -53,7 +53,7 @@ def parse_flags(argv):
         return FLAGS(argv)
     except flags.Error as e:
         sys.stderr.write(f"FATAL Flags parsing error: {e}\nPass --helpfull to see help on flags.\n")
-    except _CONFIG_ERRORS as e:
+    except CONFIG_ERRORS as e:
         config_error(e)
     sys.exit(2)
 
@@ -80,6 +80,6 @@ def main(argv):
 if __name__ == "__main__":
     try:
         define_flags()
-    except _CONFIG_ERRORS as e:
+    except CONFIG_ERRORS as e:
         config_error(e)
     app.run(main, flags_parser=parse_flags)

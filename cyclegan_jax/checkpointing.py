@@ -60,12 +60,14 @@ class Checkpoints:
         """The newest readable checkpoint restored into `template`'s structure and shardings.
 
         Returns None when there is no checkpoint. Unreadable checkpoints are skipped
-        with a warning, falling back to older ones.
+        with a warning, falling back to older ones; when none can be read, `UserError`
+        (training from scratch would later delete them).
         """
         target = jax.tree.map(
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
             flax.serialization.to_state_dict(template))
-        for step in reversed(self.steps()):
+        steps = self.steps()
+        for step in reversed(steps):
             try:
                 restored = self._manager.restore(step, args=ocp.args.Composite(
                     state=ocp.args.StandardRestore(target), record=ocp.args.JsonRestore()))
@@ -76,10 +78,53 @@ class Checkpoints:
                 continue
             state = flax.serialization.from_state_dict(template, restored["state"])
             return state, dict(restored["record"])
+        if steps:
+            raise UserError(
+                f"none of the checkpoints in {self.directory} (steps {steps}) can be read into "
+                "this run's train state. If the model config changed (ngf, ndf, netG, norm, "
+                "pool_size, crop_size, channels), run with the config the checkpoints were "
+                "written with (saved as config.json beside them); otherwise the files are "
+                "damaged. Nothing was overwritten.")
         return None
 
     def close(self) -> None:
         self._manager.close()
+
+
+def save_config(workdir: str, config: Any) -> None:
+    """Writes `config` as `workdir/config.json`, atomically (a kill never leaves half a file)."""
+    path = os.path.join(workdir, "config.json")
+    with open(path + ".tmp", "w") as f:
+        f.write(config.to_json(indent=2))
+    os.replace(path + ".tmp", path)
+
+
+def load_config(workdir: str):
+    """The ConfigDict a run saved in `workdir/config.json`."""
+    import ml_collections  # lazily: accelerator images without it can still import the library
+
+    config_path = os.path.join(workdir, "config.json")
+    if not os.path.exists(config_path):
+        raise UserError(f"{workdir!r} has no config.json: it is not a cyclegan_jax workdir "
+                        "(train.py or import_torch.py writes one)")
+    with open(config_path) as f:
+        return ml_collections.ConfigDict(json.load(f))
+
+
+def restore_params(workdir: str) -> tuple[dict, int]:
+    """The four networks' params of a run's newest checkpoint, and its step."""
+    config = load_config(workdir)
+    template = jax.eval_shape(lambda: create_train_state(config, 0))
+    template = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), template)
+    checkpoints = Checkpoints(os.path.join(workdir, "checkpoints"))
+    try:
+        restored = checkpoints.restore_latest(template)
+    finally:
+        checkpoints.close()
+    if restored is None:
+        raise UserError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')}: train "
+                        "first (train.py) or import an official one (import_torch.py)")
+    return restored[0].params, int(restored[0].step)
 
 
 def load_params(workdir: str) -> dict:
@@ -87,16 +132,4 @@ def load_params(workdir: str) -> dict:
 
     Reads `workdir/config.json` (written by `train_and_evaluate`) to know the shapes.
     """
-    import ml_collections  # lazily: accelerator images without it can still import the library
-
-    config_path = os.path.join(workdir, "config.json")
-    if not os.path.exists(config_path):
-        raise UserError(f"{workdir!r} has no config.json: it is not a cyclegan_jax workdir")
-    with open(config_path) as f:
-        config = ml_collections.ConfigDict(json.load(f))
-    template = jax.eval_shape(lambda: create_train_state(config, 0))
-    template = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), template)
-    restored = Checkpoints(os.path.join(workdir, "checkpoints")).restore_latest(template)
-    if restored is None:
-        raise UserError(f"no readable checkpoint in {os.path.join(workdir, 'checkpoints')}")
-    return restored[0].params
+    return restore_params(workdir)[0]

@@ -147,7 +147,8 @@ def learning_rate(hparams: HParams, step: jax.Array) -> jax.Array:
     return hparams.lr * jnp.maximum(factor, 0.0)
 
 
-def _raw_key(rng: Any) -> jax.Array:
+def raw_key(rng: Any) -> jax.Array:
+    """An int seed, typed key or raw key -> a raw uint32[2] key."""
     if isinstance(rng, int):
         return jax.random.PRNGKey(rng)
     if jnp.issubdtype(getattr(rng, "dtype", None), jax.dtypes.prng_key):
@@ -197,7 +198,7 @@ def create_train_state(config: Any, rng: Any) -> TrainState:
         the state's `rng`, every random draw of the train step.
     """
     hparams = HParams.from_config(config)
-    key = _raw_key(rng)
+    key = raw_key(rng)
     k_init, k_step = jax.random.split(key)
 
     @jax.jit

@@ -19,7 +19,8 @@ import numpy as np
 from cyclegan_jax.models import PatchDiscriminator, ResnetGenerator
 from cyclegan_jax.pth_reader import PthError, load_pth
 
-__all__ = ["PthError", "StateDictError", "load_pth", "params_from_state_dict"]
+__all__ = ["PthError", "StateDictError", "describe", "load_pth", "network_for",
+           "params_from_state_dict"]
 
 # Buffers that the official loader drops before `load_state_dict` (reference §10).
 IGNORED_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
@@ -122,6 +123,11 @@ def _architecture(sd: dict[str, np.ndarray]):
         f"{sorted(sd)[:8]}{' ...' if len(sd) > 8 else ''}")
 
 
+def network_for(state_dict: Mapping[str, np.ndarray]):
+    """The `ResnetGenerator` or `PatchDiscriminator` (sizes included) a state_dict describes."""
+    return _architecture(_clean(state_dict))[0]
+
+
 def params_from_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict:
     """Converts an official generator or discriminator state_dict into Flax params.
 
@@ -144,7 +150,7 @@ def params_from_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict:
     if unknown or missing:
         raise StateDictError(
             f"state_dict does not match the {type(module).__name__} its keys describe "
-            f"({_describe(module)}): unknown keys {unknown}, missing keys {missing}")
+            f"({describe(module)}): unknown keys {unknown}, missing keys {missing}")
     sample = jnp.zeros((1, 256, 256, module.input_nc))
     shapes = jax.eval_shape(module.init, jax.random.key(0), sample)["params"]
     params: dict = {}
@@ -162,7 +168,7 @@ def params_from_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict:
         node[path[-1]] = value
     if wrong:
         raise StateDictError(
-            f"mis-shaped keys for {type(module).__name__} ({_describe(module)}): " + "; ".join(wrong))
+            f"mis-shaped keys for {type(module).__name__} ({describe(module)}): " + "; ".join(wrong))
     return params
 
 
@@ -172,7 +178,8 @@ def _get(tree: dict, path: tuple[str, ...]):
     return tree
 
 
-def _describe(module) -> str:
+def describe(module) -> str:
+    """The sizes of an official network in its option names."""
     if isinstance(module, ResnetGenerator):
         return (f"ngf={module.ngf}, n_blocks={module.n_blocks}, input_nc={module.input_nc}, "
                 f"output_nc={module.output_nc}, norm={module.norm}, dropout={module.use_dropout}")

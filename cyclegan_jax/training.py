@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 
 from cyclegan_jax import sharding
-from cyclegan_jax.checkpointing import Checkpoints, all_finite
+from cyclegan_jax.checkpointing import Checkpoints, all_finite, save_config
 from cyclegan_jax.data.pipeline import UnalignedBatches
 from cyclegan_jax.data.preprocess import eval_transform
 from cyclegan_jax.data.sources import open_split
@@ -209,7 +209,7 @@ def _train(run: _Run, batches: UnalignedBatches, mesh, num_steps: int) -> TrainS
     resumed = run.checkpoints.restore_latest(state)
     if resumed is not None:
         state, record = resumed
-        if record.get("data") != data_record:
+        if record.get("data") not in (None, data_record):  # None: imported, never trained here
             raise UserError(
                 f"the checkpoint in {run.checkpoints.directory} was trained on {record.get('data')}, "
                 f"but the data now is {data_record}; resuming would silently change the run. "
@@ -217,11 +217,8 @@ def _train(run: _Run, batches: UnalignedBatches, mesh, num_steps: int) -> TrainS
         run.last_saved_step = int(state.step)
         _check_resumed_config(workdir, config)
         logging.info("resumed from step %d in %s", run.last_saved_step, workdir)
-    if run.is_main:  # written atomically: a kill never leaves a half-written config
-        path = os.path.join(workdir, "config.json")
-        with open(path + ".tmp", "w") as f:
-            f.write(config.to_json(indent=2))
-        os.replace(path + ".tmp", path)
+    if run.is_main:
+        save_config(workdir, config)
     samples = _sample_images(config)
     start = int(state.step)
     if start == 0:

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import cyclegan_jax
-from cyclegan_jax import training
+from cyclegan_jax import official_import, training
 from cyclegan_jax.checkpointing import Checkpoints
 from cyclegan_jax.errors import UserError
 from cyclegan_jax.step import METRIC_NAMES
@@ -89,6 +89,33 @@ def test_corrupt_latest_checkpoint_falls_back_with_warning(straight_run, tmp_pat
         params = cyclegan_jax.load_params(workdir)
     assert "checkpoint at step 6" in caplog.text and "cannot be read" in caplog.text
     assert not helpers.params_equal(params, straight_run[1].params)  # step 3's, not step 6's
+
+
+def test_all_checkpoints_unreadable_is_an_error_not_a_fresh_start(straight_run, tmp_path):
+    import shutil
+
+    workdir = str(tmp_path / "run")
+    shutil.copytree(straight_run[0], workdir)
+    with pytest.raises(UserError, match="none of the checkpoints"):  # another model size
+        training.train_and_evaluate(helpers.train_config(ngf=4), workdir)
+    assert Checkpoints(os.path.join(workdir, "checkpoints")).steps() == [3, 6]
+
+
+def test_train_resumes_from_imported_checkpoint(tmp_path, caplog):
+    config = helpers.train_config(num_train_steps=2)
+    workdir = str(tmp_path)
+    official = os.path.join(helpers.FIXTURES, "official_checkpoint_ngf8")
+    official_import.import_checkpoint(official, workdir, config)
+    imported = cyclegan_jax.load_params(workdir)
+    with caplog.at_level(logging.INFO):
+        state = training.train_and_evaluate(config, workdir)
+    assert "resumed from step 0" in caplog.text
+    assert int(state.step) == 2
+    assert Checkpoints(os.path.join(workdir, "checkpoints")).steps() == [0, 2]
+    # Trained from the official weights: the first layer moved by at most ~2 lr per weight.
+    before = np.asarray(imported["G_A"]["conv_in"]["kernel"])
+    after = np.asarray(state.params["G_A"]["conv_in"]["kernel"])
+    assert 0 < np.abs(after - before).max() < 3 * config.lr
 
 
 def test_tfds_mock_apple2orange(tmp_path):
