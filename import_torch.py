@@ -15,7 +15,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from cyclegan_jax.errors import UserError
-from train import CONFIG_ERRORS, config_error, parse_flags
+from train import CONFIG_ERRORS, QuietLibraries, config_error, parse_flags
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -38,6 +38,7 @@ def define_flags() -> None:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.get_absl_handler().addFilter(QuietLibraries())
     from cyclegan_jax import official_import
 
     try:

@@ -40,7 +40,7 @@ def config_error(e: Exception) -> None:
     sys.exit(2)
 
 
-class _QuietLibraries(std_logging.Filter):
+class QuietLibraries(std_logging.Filter):
     """Keeps Orbax's per-save INFO chatter out of the training log (warnings still show)."""
 
     def filter(self, record: std_logging.LogRecord) -> bool:
@@ -61,7 +61,7 @@ def parse_flags(argv):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.get_absl_handler().addFilter(_QuietLibraries())
+    logging.get_absl_handler().addFilter(QuietLibraries())
     import jax
 
     if FLAGS.multihost:

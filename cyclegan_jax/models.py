@@ -24,16 +24,39 @@ conv_init = nn.initializers.normal(stddev=0.02)
 bias_init = nn.initializers.zeros
 
 
-def reflect_pad(x: jax.Array, pad: int) -> jax.Array:
-    """Pads H and W of an NHWC array like `torch.nn.ReflectionPad2d(pad)`."""
-    return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+def reflect_pad(x: jax.Array, pad: int, valid: jax.Array | None = None) -> jax.Array:
+    """Pads H and W of an NHWC array like `torch.nn.ReflectionPad2d(pad)`.
+
+    With `valid` ([N, 2] int: each image's height and width at the top left of a
+    larger canvas), each image is reflected at its own bottom and right edges instead
+    of the canvas's, so the padded content equals that of the image alone.
+    """
+    if valid is None:
+        return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
+
+    def source_index(size: int, v: jax.Array) -> jax.Array:  # [N, size + 2 pad]
+        s = jnp.arange(size + 2 * pad)[None, :] - pad
+        s = jnp.where(s < 0, -s, jnp.where(s < v[:, None], s, 2 * (v[:, None] - 1) - s))
+        return jnp.clip(s, 0, size - 1)
+
+    rows = source_index(x.shape[1], valid[:, 0])[:, :, None, None]
+    cols = source_index(x.shape[2], valid[:, 1])[:, None, :, None]
+    return jnp.take_along_axis(jnp.take_along_axis(x, rows, axis=1), cols, axis=2)
+
+
+def valid_mask(valid: jax.Array, height: int, width: int) -> jax.Array:
+    """[N, H, W, 1] booleans: inside each image's top-left `valid` region of the canvas."""
+    inside_h = jnp.arange(height)[None, :] < valid[:, 0:1]
+    inside_w = jnp.arange(width)[None, :] < valid[:, 1:2]
+    return (inside_h[:, :, None] & inside_w[:, None, :])[..., None]
 
 
 class InstanceNorm(nn.Module):
     """Instance norm as `torch.nn.InstanceNorm2d(track_running_stats=False)`.
 
     Statistics are per sample and channel over H and W, with the biased variance and
-    eps 1e-5, always computed in float32 (also for bfloat16 activations). With
+    eps 1e-5, always computed in float32 (also for bfloat16 activations); with
+    `valid` (see `reflect_pad`), over each image's region of a canvas only. With
     `affine=True` a learned per-channel `scale` (init 1) and `bias` (init 0) follow,
     as in forks that use `InstanceNorm2d(affine=True)`.
     """
@@ -43,10 +66,16 @@ class InstanceNorm(nn.Module):
     dtype: Any = jnp.float32  # output dtype
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> jax.Array:
+    def __call__(self, x: jax.Array, valid: jax.Array | None = None) -> jax.Array:
         xf = x.astype(jnp.promote_types(x.dtype, jnp.float32))
-        mean = jnp.mean(xf, axis=(1, 2), keepdims=True)
-        var = jnp.mean(jnp.square(xf - mean), axis=(1, 2), keepdims=True)
+        if valid is None:
+            mean = jnp.mean(xf, axis=(1, 2), keepdims=True)
+            var = jnp.mean(jnp.square(xf - mean), axis=(1, 2), keepdims=True)
+        else:  # statistics over each image's valid region of the canvas only
+            mask = valid_mask(valid, x.shape[1], x.shape[2]).astype(xf.dtype)
+            count = (valid[:, 0] * valid[:, 1]).astype(xf.dtype)[:, None, None, None]
+            mean = jnp.sum(xf * mask, axis=(1, 2), keepdims=True) / count
+            var = jnp.sum(jnp.square((xf - mean) * mask), axis=(1, 2), keepdims=True) / count
         y = (xf - mean) * jax.lax.rsqrt(var + self.epsilon)
         if self.affine:
             features = x.shape[-1]
@@ -80,17 +109,18 @@ class ResnetBlock(nn.Module):
     dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool = False,
+                 valid: jax.Array | None = None) -> jax.Array:
         affine = self.norm == "instance_affine"
         conv = lambda name: nn.Conv(  # noqa: E731
             self.dim, (3, 3), padding="VALID", kernel_init=conv_init, bias_init=bias_init,
             dtype=self.dtype, name=name)
-        y = conv("conv_0")(reflect_pad(x, 1))
-        y = nn.relu(InstanceNorm(affine, dtype=self.dtype, name="norm_0")(y))
+        y = conv("conv_0")(reflect_pad(x, 1, valid))
+        y = nn.relu(InstanceNorm(affine, dtype=self.dtype, name="norm_0")(y, valid))
         if self.use_dropout:
             y = nn.Dropout(0.5, deterministic=not train)(y)
-        y = conv("conv_1")(reflect_pad(y, 1))
-        y = InstanceNorm(affine, dtype=self.dtype, name="norm_1")(y)
+        y = conv("conv_1")(reflect_pad(y, 1, valid))
+        y = InstanceNorm(affine, dtype=self.dtype, name="norm_1")(y, valid)
         return x + y
 
 
@@ -101,6 +131,9 @@ class ResnetGenerator(nn.Module):
     stride-2 transposed convs, c7s1-output_nc and tanh. Input NHWC in [-1, 1] with
     H and W multiples of 4; output NHWC in [-1, 1] of the same H and W.
     `train=True` enables dropout (needs a 'dropout' rng) when `use_dropout` is set.
+    `valid` ([N, 2] int, multiples of 4) runs each image of a larger canvas as if it
+    were alone: its height and width at the top left, the rest ignored (reflection at
+    the image's own edges, norm statistics over the image only).
     """
 
     ngf: int = 64
@@ -113,7 +146,8 @@ class ResnetGenerator(nn.Module):
     remat: bool = False  # recompute residual blocks in the backward pass to save memory
 
     @nn.compact
-    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+    def __call__(self, x: jax.Array, train: bool = False,
+                 valid: jax.Array | None = None) -> jax.Array:
         _check_norm(self.norm)
         if x.shape[-1] != self.input_nc:
             raise ValueError(
@@ -121,25 +155,32 @@ class ResnetGenerator(nn.Module):
         affine = self.norm == "instance_affine"
         conv_kw = dict(kernel_init=conv_init, bias_init=bias_init, dtype=self.dtype)
 
-        def norm_relu(y: jax.Array, name: str) -> jax.Array:
-            return nn.relu(InstanceNorm(affine, dtype=self.dtype, name=name)(y))
+        # The valid region at full, half and quarter resolution (None: the whole array).
+        level = [None if valid is None else valid // 2 ** k for k in range(3)]
+
+        def norm_relu(y: jax.Array, name: str, k: int) -> jax.Array:
+            return nn.relu(InstanceNorm(affine, dtype=self.dtype, name=name)(y, level[k]))
 
         y = x.astype(self.dtype)
-        y = nn.Conv(self.ngf, (7, 7), padding="VALID", name="conv_in", **conv_kw)(reflect_pad(y, 3))
-        y = norm_relu(y, "norm_in")
+        y = nn.Conv(self.ngf, (7, 7), padding="VALID", name="conv_in", **conv_kw)(
+            reflect_pad(y, 3, level[0]))
+        y = norm_relu(y, "norm_in", 0)
+        # A stride-2 conv's last valid output reads only valid rows: no masking needed.
         for i in range(2):
             y = nn.Conv(self.ngf * 2 ** (i + 1), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)),
                         name=f"down_{i}", **conv_kw)(y)
-            y = norm_relu(y, f"down_norm_{i}")
+            y = norm_relu(y, f"down_norm_{i}", i + 1)
         block = nn.remat(ResnetBlock, static_argnums=(2,)) if self.remat else ResnetBlock
         for i in range(self.n_blocks):
             y = block(self.ngf * 4, self.norm, self.use_dropout, self.dtype,
-                      name=f"block_{i}")(y, train)
+                      name=f"block_{i}")(y, train, level[2])
         for i in range(2):
+            if valid is not None:  # the transposed conv reads one row past the edge: zero it
+                y = y * valid_mask(level[2 - i], y.shape[1], y.shape[2]).astype(y.dtype)
             y = upsample_conv(self.ngf * 2 ** (1 - i), name=f"up_{i}", **conv_kw)(y)
-            y = norm_relu(y, f"up_norm_{i}")
+            y = norm_relu(y, f"up_norm_{i}", 1 - i)
         y = nn.Conv(self.output_nc, (7, 7), padding="VALID", name="conv_out", **conv_kw)(
-            reflect_pad(y, 3))
+            reflect_pad(y, 3, level[0]))
         return jnp.tanh(y.astype(jnp.float32))
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from cyclegan_jax import float_to_uint8, translate, uint8_to_float
+from cyclegan_jax.inference import bucket_side, pad_to, translate_canvas
 from cyclegan_jax.models import ResnetGenerator
 from cyclegan_jax.torch_import import params_from_state_dict
 from tests import helpers
@@ -55,3 +56,24 @@ def test_uint8_round_trip_and_rounding():
     # Rounds to nearest (the official code truncates: 0.999 -> 254).
     assert float_to_uint8(np.float32(0.999)).item() == 255
     assert float_to_uint8(np.float32(1.5)).item() == 255  # clipped
+
+
+def test_canvas_translation_equals_each_image_alone():
+    npz = helpers.fixture("generator_ngf8_6blocks_affine.npz")
+    params = params_from_state_dict(helpers.state_dict(npz, "state_dict/"))
+    rng = np.random.default_rng(0)
+    images = [rng.uniform(-1, 1, (h, w, 3)).astype(np.float32)
+              for h, w in ((37, 53), (64, 64), (20, 61))]
+    canvas = np.stack([pad_to(x, 64, 64) for x in images])
+    out = np.asarray(translate_canvas(params, canvas, np.array([x.shape[:2] for x in images])))
+    for x, y in zip(images, out):
+        alone = np.asarray(translate(params, x[None]))[0]
+        np.testing.assert_allclose(y[:x.shape[0], :x.shape[1]], alone, atol=2e-6)
+    # Without the sizes, padding changes the result: the test above can fail.
+    plain = np.asarray(translate(params, canvas[:1]))[0, :37, :53]
+    assert np.abs(plain - np.asarray(translate(params, images[0][None]))[0]).max() > 1e-2
+
+
+def test_bucket_sides():
+    assert [bucket_side(n) for n in (1, 64, 65, 256, 257, 2048, 2049, 3000)] == \
+        [64, 64, 80, 256, 320, 2048, 2560, 3072]

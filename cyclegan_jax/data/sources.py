@@ -36,11 +36,29 @@ def to_rgb(image: Image.Image) -> np.ndarray:
 
 
 def list_images(folder: str) -> list[str]:
-    """Image files under `folder`, recursively, sorted (the official `make_dataset`)."""
-    found = []
+    """Image files under `folder`, recursively, sorted (the official `make_dataset`).
+
+    Other files are left out with one warning that names a few of them.
+    """
+    found, others = [], []
     for root, _, files in os.walk(folder, followlinks=True):
-        found.extend(os.path.join(root, f) for f in files if f.lower().endswith(IMAGE_EXTENSIONS))
+        for f in files:
+            (found if f.lower().endswith(IMAGE_EXTENSIONS) else others).append(os.path.join(root, f))
+    if others:
+        logging.warning("%s: ignoring %d file(s) without an image extension (%s): %s%s", folder,
+                        len(others), ", ".join(IMAGE_EXTENSIONS), ", ".join(sorted(others)[:5]),
+                        " ..." if len(others) > 5 else "")
     return sorted(found)
+
+
+def image_name(source: Any, index: int) -> str:
+    """A file-name stem for image `index` of `source`: its path below the folder for
+    folder sources (separators become '__', so names stay unique), else the index."""
+    paths = getattr(source, "paths", None)
+    if paths is None:
+        return f"{index:05d}"
+    relative = os.path.relpath(paths[index], source.name)
+    return os.path.splitext(relative)[0].replace(os.sep, "__")
 
 
 class FolderSource:

@@ -1,0 +1,99 @@
+"""Evaluate a trained or imported CycleGAN: translated PNGs, an index.html gallery, metrics.
+
+  python eval.py --workdir=runs/demo                       # test splits, both directions
+  python eval.py --workdir=runs/h2z --fid_weights=pt_inception-2015-12-05-6726825d.pth
+  python eval.py --generator=horse2zebra.pth --input_dir=photos --output_dir=out
+  python eval.py --workdir=runs/h2z --input_dir=photos --output_dir=out --direction=BtoA
+
+Results go to WORKDIR/eval/<split>_<step>/ (or --output_dir); metrics.json, written
+last, holds cycle_l1_*, gt_mae_* (synthetic data) and fid_* / kid_* (with weights).
+"""
+
+import os
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from cyclegan_jax.errors import UserError
+from train import CONFIG_ERRORS, QuietLibraries, config_error, parse_flags
+
+FLAGS = flags.FLAGS
+
+
+def define_flags() -> None:
+    flags.DEFINE_string("workdir", None, "A run directory (train.py or import_torch.py): its "
+                        "newest checkpoint is evaluated.")
+    flags.DEFINE_string("generator", None, "Instead of --workdir: one generator file (an official "
+                        ".pth such as horse2zebra.pth, or a .msgpack); needs --input_dir.")
+    flags.DEFINE_string("input_dir", None, "Translate the images in this folder (recursively) "
+                        "instead of the dataset's test split; one direction.")
+    flags.DEFINE_string("output_dir", None, "Where results go (default WORKDIR/eval/<split>_<step>).")
+    flags.DEFINE_enum("direction", "AtoB", ["AtoB", "BtoA"], "With --input_dir and --workdir: "
+                      "which generator to apply (G_A for AtoB).")
+    flags.DEFINE_string("reference_dir", None, "With --input_dir: real images of the target "
+                        "domain, for FID/KID.")
+    flags.DEFINE_enum("split", "test", ["test", "train"], "Dataset split to evaluate.")
+    flags.DEFINE_enum("preprocess", "native", ["native", "official"], "native: every image at "
+                      "its own size; official: bicubic resize to --image_size squares (test.py).")
+    flags.DEFINE_integer("image_size", 256, "Square size for --preprocess=official.")
+    flags.DEFINE_integer("batch_size", 8, "Images per translation batch.")
+    flags.DEFINE_integer("max_images", 0, "At most this many images per direction (0: all).")
+    flags.DEFINE_string("fid_weights", "", "pytorch-fid's pt_inception-2015-12-05-6726825d.pth "
+                        "(or an .npz of its state_dict): enables FID and KID.")
+    config_flags.DEFINE_config_file("config", None, "Optional config whose dataset fields "
+                                    "replace the run's (e.g. a moved --config.dataroot).")
+
+
+def print_table(metrics: dict) -> None:
+    """The metrics as an aligned two-column table on stdout."""
+    width = max(len(k) for k in metrics)
+    print(f"{'metric':<{width}}  value")
+    for key, value in metrics.items():
+        print(f"{key:<{width}}  {value:.6f}")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    logging.get_absl_handler().addFilter(QuietLibraries())
+    from cyclegan_jax import eval_run, official_import
+    from cyclegan_jax.checkpointing import restore_params
+
+    try:
+        options = eval_run.EvalOptions(FLAGS.preprocess, FLAGS.image_size, FLAGS.batch_size,
+                                       FLAGS.max_images, FLAGS.fid_weights)
+        if FLAGS.input_dir:
+            if not FLAGS.output_dir:
+                raise app.UsageError("--input_dir needs --output_dir")
+            if FLAGS.generator:
+                forward, backward = official_import.load_generator(FLAGS.generator), None
+            elif FLAGS.workdir:
+                params, _ = restore_params(FLAGS.workdir)
+                names = ("G_A", "G_B") if FLAGS.direction == "AtoB" else ("G_B", "G_A")
+                forward, backward = params[names[0]], params[names[1]]
+            else:
+                raise app.UsageError("--input_dir needs --workdir or --generator")
+            metrics = eval_run.translate_folder(forward, FLAGS.input_dir, FLAGS.output_dir, options,
+                                                backward, FLAGS.direction, FLAGS.reference_dir)
+            output_dir = FLAGS.output_dir
+        elif FLAGS.workdir:
+            metrics, output_dir = eval_run.evaluate_run(FLAGS.workdir, FLAGS.split, options,
+                                                        FLAGS.config, FLAGS.output_dir)
+        else:
+            raise app.UsageError("pass --workdir (test splits) or --input_dir with --workdir "
+                                 "or --generator")
+    except UserError as e:
+        logging.error("%s", e)
+        sys.exit(1)
+    if metrics:
+        print_table(metrics)
+    print(f"results: {os.path.join(os.path.abspath(output_dir), 'index.html')}")
+
+
+if __name__ == "__main__":
+    try:
+        define_flags()
+    except CONFIG_ERRORS as e:
+        config_error(e)
+    app.run(main, flags_parser=parse_flags)
