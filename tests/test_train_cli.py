@@ -93,3 +93,21 @@ def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     assert first < last < 100000
     params = cyclegan_jax.load_params(str(tmp_path))
     assert all(np.isfinite(np.asarray(x)).all() for x in __import__("jax").tree.leaves(params))
+
+
+def test_train_py_resumes_from_an_imported_official_checkpoint(tmp_path):
+    workdir = tmp_path / "run"
+    imported = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "import_torch.py"), f"--workdir={workdir}",
+         f"--checkpoint_dir={os.path.join(helpers.FIXTURES, 'official_checkpoint_ngf8')}",
+         f"--config={CONFIG}"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert imported.returncode == 0, imported.stderr[-3000:]
+    official = cyclegan_jax.load_params(str(workdir))
+    done = _train(workdir, "--config.num_train_steps=2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resumed from step 0" in done.stderr
+    assert Checkpoints(str(workdir / "checkpoints")).steps() == [0, 2]
+    # Trained on from the official weights: each first-layer weight moved by about 2 lr.
+    before = np.asarray(official["G_A"]["conv_in"]["kernel"])
+    after = np.asarray(cyclegan_jax.load_params(str(workdir))["G_A"]["conv_in"]["kernel"])
+    assert 0 < np.abs(after - before).max() < 3 * helpers.train_config().lr

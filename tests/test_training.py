@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import cyclegan_jax
-from cyclegan_jax import official_import, training
+from cyclegan_jax import training
 from cyclegan_jax.checkpointing import Checkpoints
 from cyclegan_jax.errors import UserError
 from cyclegan_jax.step import METRIC_NAMES
@@ -99,23 +99,6 @@ def test_all_checkpoints_unreadable_is_an_error_not_a_fresh_start(straight_run, 
     with pytest.raises(UserError, match="none of the checkpoints"):  # another model size
         training.train_and_evaluate(helpers.train_config(ngf=4), workdir)
     assert Checkpoints(os.path.join(workdir, "checkpoints")).steps() == [3, 6]
-
-
-def test_train_resumes_from_imported_checkpoint(tmp_path, caplog):
-    config = helpers.train_config(num_train_steps=2)
-    workdir = str(tmp_path)
-    official = os.path.join(helpers.FIXTURES, "official_checkpoint_ngf8")
-    official_import.import_checkpoint(official, workdir, config)
-    imported = cyclegan_jax.load_params(workdir)
-    with caplog.at_level(logging.INFO):
-        state = training.train_and_evaluate(config, workdir)
-    assert "resumed from step 0" in caplog.text
-    assert int(state.step) == 2
-    assert Checkpoints(os.path.join(workdir, "checkpoints")).steps() == [0, 2]
-    # Trained from the official weights: the first layer moved by at most ~2 lr per weight.
-    before = np.asarray(imported["G_A"]["conv_in"]["kernel"])
-    after = np.asarray(state.params["G_A"]["conv_in"]["kernel"])
-    assert 0 < np.abs(after - before).max() < 3 * config.lr
 
 
 def test_tfds_mock_apple2orange(tmp_path):
