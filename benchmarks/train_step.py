@@ -64,7 +64,7 @@ def config_for(args, size: int, batch: int, dtype: str) -> SimpleNamespace:
         norm="instance", no_dropout=True, input_nc=3, output_nc=3, gan_mode="lsgan",
         lambda_A=10.0, lambda_B=10.0, lambda_identity=0.5, pool_size=50, lr=2e-4, beta1=0.5,
         n_epochs=100, n_epochs_decay=100, epoch_count=1, steps_per_epoch=1000,
-        batch_size=batch, crop_size=size, dtype=dtype, remat=args.remat)
+        batch_size=batch, crop_size=size, dtype=dtype, remat=args.remat, conv_impl=args.conv_impl)
 
 
 def bench_one(args, size: int, batch: int, dtype: str) -> dict:
@@ -96,6 +96,7 @@ def bench_one(args, size: int, batch: int, dtype: str) -> dict:
     stats = jax.devices()[0].memory_stats() or {}
     return {
         "size": size, "batch": batch, "dtype": dtype, "remat": args.remat,
+        "conv_impl": args.conv_impl,
         "compile_s": round(compile_s, 2), "ms_per_step": round(ms, 2),
         "ms_min": round(min(times) * 1e3, 2), "images_per_s": round(batch / (ms / 1e3), 2),
         "gflop_per_image": round(flops / 1e9, 1), "tflops": round(tflops, 3),
@@ -115,6 +116,7 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--ngf", type=int, default=64)
     p.add_argument("--ndf", type=int, default=64)
     p.add_argument("--remat", action="store_true")
+    p.add_argument("--conv_impl", default="auto", choices=("auto", "xla", "matmul"))
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--peak_tflops_float32", type=float, default=0.0,
@@ -126,7 +128,7 @@ def main(argv=None) -> list[dict]:
     device = jax.devices()[0]
     print(f"device: {device.device_kind} ({jax.default_backend()}), jax {jax.__version__}; "
           f"peak source: {args.peak_source or 'none given'}")
-    cols = ("size", "batch", "dtype", "remat", "compile_s", "ms_per_step", "images_per_s",
+    cols = ("size", "batch", "dtype", "remat", "conv_impl", "compile_s", "ms_per_step", "images_per_s",
             "gflop_per_image", "tflops", "mfu", "xla_gflop_per_step", "process_peak_mem_gib")
     print(" | ".join(cols))
     rows = []

@@ -7,7 +7,8 @@ transposed convs with PyTorch's `padding=1, output_padding=1` semantics, instanc
 norm with eps 1e-5 and biased variance, weights ~ N(0, 0.02) and zero biases.
 
 Parameter names are chosen so that the official state_dict index of every layer
-can be derived from them (see `torch_import.py`).
+can be derived from them (see `torch_import.py`). The convolutions come from
+`conv.py`, which computes them in the form the backend runs fastest.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from cyclegan_jax.conv import Conv, UpsampleConv
 
 NORMS = ("instance", "instance_affine")
 
@@ -84,17 +87,6 @@ class InstanceNorm(nn.Module):
         return y.astype(self.dtype)
 
 
-def upsample_conv(features: int, **kwargs) -> nn.ConvTranspose:
-    """`torch.nn.ConvTranspose2d(k=3, stride=2, padding=1, output_padding=1)` in Flax.
-
-    PyTorch pads the stride-dilated input by (k-1-p, k-1-p+output_padding) = (1, 2).
-    `padding='SAME'` gives the same output shape but shifted values (reference §13).
-    The kernel is held as [kh, kw, out, in], i.e. the torch weight `.transpose(2, 3, 1, 0)`.
-    """
-    return nn.ConvTranspose(features, (3, 3), strides=(2, 2), padding=((1, 2), (1, 2)),
-                            transpose_kernel=True, **kwargs)
-
-
 def _check_norm(norm: str) -> None:
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -107,14 +99,15 @@ class ResnetBlock(nn.Module):
     norm: str = "instance"
     use_dropout: bool = False
     dtype: Any = jnp.float32
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False,
                  valid: jax.Array | None = None) -> jax.Array:
         affine = self.norm == "instance_affine"
-        conv = lambda name: nn.Conv(  # noqa: E731
-            self.dim, (3, 3), padding="VALID", kernel_init=conv_init, bias_init=bias_init,
-            dtype=self.dtype, name=name)
+        conv = lambda name: Conv(  # noqa: E731
+            self.dim, (3, 3), kernel_init=conv_init, bias_init=bias_init, dtype=self.dtype,
+            impl=self.conv_impl, name=name)
         y = conv("conv_0")(reflect_pad(x, 1, valid))
         y = nn.relu(InstanceNorm(affine, dtype=self.dtype, name="norm_0")(y, valid))
         if self.use_dropout:
@@ -144,6 +137,7 @@ class ResnetGenerator(nn.Module):
     use_dropout: bool = False
     dtype: Any = jnp.float32
     remat: bool = False  # recompute residual blocks in the backward pass to save memory
+    conv_impl: str = "auto"  # see conv.py: "auto" picks the fastest form for the backend
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False,
@@ -153,7 +147,8 @@ class ResnetGenerator(nn.Module):
             raise ValueError(
                 f"generator expects {self.input_nc} input channels (NHWC), got shape {x.shape}")
         affine = self.norm == "instance_affine"
-        conv_kw = dict(kernel_init=conv_init, bias_init=bias_init, dtype=self.dtype)
+        conv_kw = dict(kernel_init=conv_init, bias_init=bias_init, dtype=self.dtype,
+                       impl=self.conv_impl)
 
         # The valid region at full, half and quarter resolution (None: the whole array).
         level = [None if valid is None else valid // 2 ** k for k in range(3)]
@@ -162,24 +157,24 @@ class ResnetGenerator(nn.Module):
             return nn.relu(InstanceNorm(affine, dtype=self.dtype, name=name)(y, level[k]))
 
         y = x.astype(self.dtype)
-        y = nn.Conv(self.ngf, (7, 7), padding="VALID", name="conv_in", **conv_kw)(
+        y = Conv(self.ngf, (7, 7), name="conv_in", **conv_kw)(
             reflect_pad(y, 3, level[0]))
         y = norm_relu(y, "norm_in", 0)
         # A stride-2 conv's last valid output reads only valid rows: no masking needed.
         for i in range(2):
-            y = nn.Conv(self.ngf * 2 ** (i + 1), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)),
-                        name=f"down_{i}", **conv_kw)(y)
+            y = Conv(self.ngf * 2 ** (i + 1), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)),
+                     name=f"down_{i}", **conv_kw)(y)
             y = norm_relu(y, f"down_norm_{i}", i + 1)
         block = nn.remat(ResnetBlock, static_argnums=(2,)) if self.remat else ResnetBlock
         for i in range(self.n_blocks):
-            y = block(self.ngf * 4, self.norm, self.use_dropout, self.dtype,
+            y = block(self.ngf * 4, self.norm, self.use_dropout, self.dtype, self.conv_impl,
                       name=f"block_{i}")(y, train, level[2])
         for i in range(2):
             if valid is not None:  # the transposed conv reads one row past the edge: zero it
                 y = y * valid_mask(level[2 - i], y.shape[1], y.shape[2]).astype(y.dtype)
-            y = upsample_conv(self.ngf * 2 ** (1 - i), name=f"up_{i}", **conv_kw)(y)
+            y = UpsampleConv(self.ngf * 2 ** (1 - i), name=f"up_{i}", **conv_kw)(y)
             y = norm_relu(y, f"up_norm_{i}", 1 - i)
-        y = nn.Conv(self.output_nc, (7, 7), padding="VALID", name="conv_out", **conv_kw)(
+        y = Conv(self.output_nc, (7, 7), name="conv_out", **conv_kw)(
             reflect_pad(y, 3, level[0]))
         return jnp.tanh(y.astype(jnp.float32))
 
@@ -197,22 +192,23 @@ class PatchDiscriminator(nn.Module):
     input_nc: int = 3
     norm: str = "instance"
     dtype: Any = jnp.float32
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         _check_norm(self.norm)
         affine = self.norm == "instance_affine"
         conv_kw = dict(kernel_size=(4, 4), padding=((1, 1), (1, 1)), kernel_init=conv_init,
-                       bias_init=bias_init, dtype=self.dtype)
+                       bias_init=bias_init, dtype=self.dtype, impl=self.conv_impl)
         y = x.astype(self.dtype)
-        y = nn.leaky_relu(nn.Conv(self.ndf, strides=(2, 2), name="conv_0", **conv_kw)(y), 0.2)
+        y = nn.leaky_relu(Conv(self.ndf, strides=(2, 2), name="conv_0", **conv_kw)(y), 0.2)
         for n in range(1, self.n_layers + 1):
             stride = 2 if n < self.n_layers else 1
-            y = nn.Conv(self.ndf * min(2 ** n, 8), strides=(stride, stride), name=f"conv_{n}",
-                        **conv_kw)(y)
+            y = Conv(self.ndf * min(2 ** n, 8), strides=(stride, stride), name=f"conv_{n}",
+                     **conv_kw)(y)
             y = InstanceNorm(affine, dtype=self.dtype, name=f"norm_{n}")(y)
             y = nn.leaky_relu(y, 0.2)
-        y = nn.Conv(1, strides=(1, 1), name="conv_out", **conv_kw)(y)
+        y = Conv(1, strides=(1, 1), name="conv_out", **conv_kw)(y)
         return y.astype(jnp.float32)
 
 

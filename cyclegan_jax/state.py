@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from cyclegan_jax import pool as pool_lib
+from cyclegan_jax.conv import IMPLS
 from cyclegan_jax.losses import GAN_MODES
 from cyclegan_jax.models import NORMS, PatchDiscriminator, ResnetGenerator
 from cyclegan_jax.optim import torch_adam
@@ -51,6 +52,7 @@ class HParams:
     steps_per_epoch: int = 1334
     dtype: str = "float32"
     remat: bool = False
+    conv_impl: str = "auto"
 
     def __post_init__(self):
         if self.norm not in NORMS:
@@ -59,6 +61,8 @@ class HParams:
             raise ValueError(f"gan_mode must be one of {GAN_MODES}, got {self.gan_mode!r}")
         if self.dtype not in _DTYPES:
             raise ValueError(f"dtype must be one of {tuple(_DTYPES)}, got {self.dtype!r}")
+        if self.conv_impl not in IMPLS:
+            raise ValueError(f"conv_impl must be one of {IMPLS}, got {self.conv_impl!r}")
         if self.steps_per_epoch < 1:
             raise ValueError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
         if self.lambda_identity > 0 and self.input_nc != self.output_nc:
@@ -81,7 +85,8 @@ class HParams:
             lambda_B=config.lambda_B, lambda_identity=config.lambda_identity, lr=config.lr,
             beta1=config.beta1, n_epochs=config.n_epochs, n_epochs_decay=config.n_epochs_decay,
             epoch_count=config.epoch_count, steps_per_epoch=config.steps_per_epoch,
-            dtype=config.dtype, remat=config.remat)
+            dtype=config.dtype, remat=config.remat,
+            conv_impl=getattr(config, "conv_impl", "auto"))
 
     @property
     def compute_dtype(self):
@@ -90,11 +95,13 @@ class HParams:
     def generator(self, input_nc: int, output_nc: int) -> ResnetGenerator:
         return ResnetGenerator(ngf=self.ngf, n_blocks=self.n_blocks, input_nc=input_nc,
                                output_nc=output_nc, norm=self.norm, use_dropout=self.use_dropout,
-                               dtype=self.compute_dtype, remat=self.remat)
+                               dtype=self.compute_dtype, remat=self.remat,
+                               conv_impl=self.conv_impl)
 
     def discriminator(self, input_nc: int) -> PatchDiscriminator:
         return PatchDiscriminator(ndf=self.ndf, n_layers=self.n_layers_D, input_nc=input_nc,
-                                  norm=self.norm, dtype=self.compute_dtype)
+                                  norm=self.norm, dtype=self.compute_dtype,
+                                  conv_impl=self.conv_impl)
 
     @property
     def G_A(self) -> ResnetGenerator:  # noqa: N802  (official network names)

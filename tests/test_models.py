@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from cyclegan_jax import models, translate
+from cyclegan_jax import conv, models, translate
 from cyclegan_jax.torch_import import params_from_state_dict
 from tests import helpers
 
@@ -76,14 +76,15 @@ def _torch_conv_transpose(x, w, stride=2, padding=1, output_padding=1):
     return full[:, padding:padding + out_h, padding:padding + out_w, :]
 
 
-def test_transposed_conv_matches_pytorch_and_same_padding_does_not():
+@pytest.mark.parametrize("impl", ["matmul", "xla"])  # the CPU and the accelerator forms
+def test_transposed_conv_matches_pytorch_and_same_padding_does_not(impl):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 5, 7, 4)).astype(np.float32)
     w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)  # torch [in, out, kh, kw]
     ref = _torch_conv_transpose(x, w)
     assert ref.shape == (2, 10, 14, 3)
     params = {"params": {"kernel": w.transpose(2, 3, 1, 0), "bias": np.zeros(3, np.float32)}}
-    ours = models.upsample_conv(3)  # the layer ResnetGenerator upsamples with
+    ours = conv.UpsampleConv(3, impl=impl)  # the layer ResnetGenerator upsamples with
     np.testing.assert_allclose(np.asarray(ours.apply(params, x)), ref, atol=1e-5)
     same = nn.ConvTranspose(3, (3, 3), strides=(2, 2), padding="SAME", transpose_kernel=True)
     out_same = np.asarray(same.apply(params, x))
@@ -139,3 +140,24 @@ def test_grayscale_generator_channels():
     assert net.apply(params, x).shape == (1, 16, 16, 3)
     with pytest.raises(ValueError, match="1 input channels"):
         net.apply(params, jnp.zeros((1, 16, 16, 3)))
+
+
+@pytest.mark.parametrize("shape,kernel,strides,padding", [
+    ((2, 9, 11, 5), (3, 3, 5, 7), (1, 1), ((1, 1), (1, 1))),  # im2col
+    ((1, 12, 10, 6), (7, 7, 6, 3), (1, 1), ((3, 3), (3, 3))),  # few outputs: shift-add
+    ((2, 10, 12, 3), (4, 4, 3, 8), (2, 2), ((1, 1), (1, 1))),  # strided im2col
+    ((1, 9, 9, 16), (4, 4, 16, 1), (1, 1), ((1, 1), (1, 1))),  # the PatchGAN's last conv
+])
+def test_cpu_matmul_convolutions_equal_xla_convolution(shape, kernel, strides, padding):
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal(shape).astype(np.float32))
+    k = jnp.asarray(rng.standard_normal(kernel).astype(np.float32))
+    expected = jax.lax.conv_general_dilated(x, k, strides, padding,
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    grads = lambda impl: jax.grad(  # noqa: E731
+        lambda x, k: jnp.sum(conv.conv2d(x, k, strides, padding, impl) ** 3), argnums=(0, 1))(x, k)
+    for impl in ("xla", "matmul"):
+        np.testing.assert_allclose(np.asarray(conv.conv2d(x, k, strides, padding, impl)), expected,
+                                   rtol=1e-5, atol=1e-4)
+    for a, b in zip(grads("matmul"), grads("xla")):  # within float32 rounding of the largest element
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5 * float(jnp.abs(b).max()))

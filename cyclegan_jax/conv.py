@@ -1,0 +1,145 @@
+"""The convolutions of the CycleGAN networks, in the form each backend runs fastest.
+
+On accelerators they are plain `lax.conv_general_dilated` calls. XLA:CPU's generic
+convolution is slow for this model's shapes: few output channels (the generator's
+last 7x7 conv to 3 channels, the PatchGAN's conv to 1), transposed convolutions and
+every backward pass. On CPU we therefore express each convolution as matrix
+multiplications, which XLA:CPU runs well and whose gradients are matrix
+multiplications too:
+- im2col: the kh*kw shifted (strided) views of the input side by side, times the
+  [kh*kw*in, out] kernel;
+- for few output channels, the input times all taps' kernels at once ([in, kh*kw*out]),
+  then the kh*kw shifted slices of that product summed.
+The stride-2 transposed convolution (`torch.nn.ConvTranspose2d(k=3, s=2, p=1,
+output_padding=1)`) becomes a stride-1 2x2 convolution with four times the output
+channels followed by depth-to-space (sub-pixel convolution), exact on every backend.
+
+The modules keep the parameter names, shapes and initialisation of `nn.Conv` and
+`nn.ConvTranspose(transpose_kernel=True)`, so checkpoints and the PyTorch importer
+do not depend on which form runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Padding = Sequence[tuple[int, int]]
+# Above this many elements the im2col matrix costs more memory than it saves time
+# (large eval images): fall back to XLA's own convolution.
+_MAX_PATCH_ELEMENTS = 64 * 1024 * 1024
+_FEW_OUTPUTS = 16
+
+
+IMPLS = ("auto", "xla", "matmul")
+
+
+def _use_matmul_form(impl: str = "auto") -> bool:
+    """`impl`: "auto" (matmul forms on CPU, XLA's convolutions elsewhere), "xla" or "matmul"."""
+    if impl not in IMPLS:
+        raise ValueError(f"conv_impl must be one of {IMPLS}, got {impl!r}")
+    return impl == "matmul" or (impl == "auto" and jax.default_backend() == "cpu")
+
+
+def _views(x: jax.Array, kh: int, kw: int, strides: tuple[int, int], oh: int, ow: int):
+    sh, sw = strides
+    for i in range(kh):
+        for j in range(kw):
+            yield jax.lax.slice(x, (0, i, j, 0), (x.shape[0], i + sh * (oh - 1) + 1,
+                                                  j + sw * (ow - 1) + 1, x.shape[3]), (1, sh, sw, 1))
+
+
+def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),
+           padding: Padding = ((0, 0), (0, 0)), impl: str = "auto") -> jax.Array:
+    """NHWC input, HWIO kernel, explicit zero padding; no bias. Same result as
+    `lax.conv_general_dilated` up to float summation order; `impl` as `_use_matmul_form`."""
+    x = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+    n, h, w, c = x.shape
+    kh, kw, _, out = kernel.shape
+    oh, ow = (h - kh) // strides[0] + 1, (w - kw) // strides[1] + 1
+    if not _use_matmul_form(impl) or n * oh * ow * kh * kw * c > _MAX_PATCH_ELEMENTS:
+        return jax.lax.conv_general_dilated(x, kernel, strides, "VALID",
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    if out < _FEW_OUTPUTS and strides == (1, 1):
+        # Every tap's output at every input position, [n, h, w, kh, kw, out]; then the
+        # shifted slices summed, first along the width, then along the height.
+        k_all = kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * out)
+        taps = (x.reshape(n * h * w, c) @ k_all).reshape(n, h, w, kh, kw, out)
+        rows = sum(taps[:, :, j:j + ow, :, j, :] for j in range(kw))  # [n, h, ow, kh, out]
+        return sum(rows[:, i:i + oh, :, i, :] for i in range(kh))
+    patches = jnp.concatenate(list(_views(x, kh, kw, strides, oh, ow)), axis=-1)
+    return jnp.einsum("nhwk,ko->nhwo", patches, kernel.reshape(kh * kw * c, out))
+
+
+class Conv(nn.Module):
+    """`nn.Conv` with explicit padding, computed by `conv2d` (same params: kernel, bias)."""
+
+    features: int
+    kernel_size: tuple[int, int]
+    strides: tuple[int, int] = (1, 1)
+    padding: Padding = ((0, 0), (0, 0))
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros
+    dtype: Any = jnp.float32
+    impl: str = "auto"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", self.kernel_init,
+                            tuple(self.kernel_size) + (x.shape[-1], self.features), jnp.float32)
+        bias = self.param("bias", self.bias_init, (self.features,), jnp.float32)
+        y = conv2d(x.astype(self.dtype), kernel.astype(self.dtype), tuple(self.strides),
+                   self.padding, self.impl)
+        return y + bias.astype(self.dtype)
+
+
+def upsample2x(x: jax.Array, kernel: jax.Array, impl: str = "auto") -> jax.Array:
+    """`torch.nn.ConvTranspose2d(k=3, stride=2, padding=1, output_padding=1)`, no bias.
+
+    `kernel` is [3, 3, out, in] (the torch weight `.transpose(2, 3, 1, 0)`, as
+    `nn.ConvTranspose(transpose_kernel=True)` holds it). In 1-D the transposed conv
+    gives out[2m] = x[m] w[1] and out[2m+1] = x[m] w[2] + x[m+1] w[0] (x past the end
+    is 0): a 2-tap stride-1 convolution per output phase. (Flax's
+    `nn.ConvTranspose(padding="SAME")` has the right output shape but shifted values;
+    PyTorch's padding is (1, 2) on the dilated input, reference §13.)
+    """
+    n, h, w, c = x.shape
+    out = kernel.shape[2]
+    weight = kernel.transpose(3, 2, 0, 1)  # torch layout [in, out, kh, kw]
+    zero = jnp.zeros((c, out), kernel.dtype)
+    tap = {(0, 0): 1, (1, 0): 2, (1, 1): 0}  # (phase, window offset) -> torch kernel index
+    rows = []
+    for dh in range(2):
+        cols = []
+        for dw in range(2):
+            phases = [weight[:, :, tap[(a, dh)], tap[(b, dw)]]
+                      if (a, dh) in tap and (b, dw) in tap else zero
+                      for a in range(2) for b in range(2)]
+            cols.append(jnp.stack(phases, axis=1).reshape(c, 4 * out))  # [in, (a, b, out)]
+        rows.append(jnp.stack(cols))
+    sub_kernel = jnp.stack(rows)  # [2, 2, in, 4 * out]
+    y = conv2d(x, sub_kernel, (1, 1), ((0, 1), (0, 1)), impl)  # [n, h, w, (a, b, out)]
+    y = y.reshape(n, h, w, 2, 2, out).transpose(0, 1, 3, 2, 4, 5)
+    return y.reshape(n, 2 * h, 2 * w, out)
+
+
+class UpsampleConv(nn.Module):
+    """The generator's stride-2 transposed conv; params as `nn.ConvTranspose(features,
+    (3, 3), transpose_kernel=True)`: kernel [3, 3, features, in] and bias."""
+
+    features: int
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros
+    dtype: Any = jnp.float32
+    impl: str = "auto"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", self.kernel_init, (3, 3, self.features, x.shape[-1]),
+                            jnp.float32)
+        bias = self.param("bias", self.bias_init, (self.features,), jnp.float32)
+        y = upsample2x(x.astype(self.dtype), kernel.astype(self.dtype), self.impl)
+        return y + bias.astype(self.dtype)
