@@ -28,9 +28,9 @@ import jax
 import jax.numpy as jnp
 
 Padding = Sequence[tuple[int, int]]
-# Above this many elements the im2col matrix costs more memory than it saves time
-# (large eval images): fall back to XLA's own convolution.
-_MAX_PATCH_ELEMENTS = 64 * 1024 * 1024
+# Above this many elements (1 GiB of float32) the im2col matrix costs more memory than
+# it saves time (very large eval images): fall back to XLA's own convolution.
+_MAX_PATCH_ELEMENTS = 256 * 1024 * 1024
 _FEW_OUTPUTS = 16
 
 

@@ -19,6 +19,8 @@ A wrong loss weight or a missing 0.5 moves step-1 losses by 10-100 %.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -32,18 +34,22 @@ from tests import helpers
 LR = 2e-4
 
 
-def _grads(golden, golden_run, step):
-    params = golden_run["before"][step - 1]
-    hp = golden_run["state"].hparams
-    batch = helpers.golden_batch(golden, step)
+@functools.partial(jax.jit, static_argnums=(3,))
+def _gradients_and_images(params, a, b, hp):
+    """Step-1-style gradients of all four networks (one compilation for every test)."""
     g = {n: params[n] for n in ("G_A", "G_B")}
     d = {n: params[n] for n in ("D_A", "D_B")}
-    g_grad = jax.jit(jax.grad(lambda g: cyclegan_jax.generator_loss(
-        g, d, batch["A"], batch["B"], hp)[0]))(g)
-    images = jax.jit(lambda g: cyclegan_jax.generator_loss(g, d, batch["A"], batch["B"], hp)[1][1])(g)
-    d_grad = jax.jit(jax.grad(lambda d: cyclegan_jax.discriminator_loss(
-        d, batch["A"], batch["B"], images["fake_A"], images["fake_B"], hp)[0]))(d)
+    g_grad, (_, images) = jax.grad(lambda g: cyclegan_jax.generator_loss(g, d, a, b, hp),
+                                   has_aux=True)(g)
+    d_grad = jax.grad(lambda d: cyclegan_jax.discriminator_loss(
+        d, a, b, images["fake_A"], images["fake_B"], hp)[0])(d)
     return {**g_grad, **d_grad}, images
+
+
+def _grads(golden, golden_run, step):
+    batch = helpers.golden_batch(golden, step)
+    return _gradients_and_images(golden_run["before"][step - 1], batch["A"], batch["B"],
+                                 golden_run["state"].hparams)
 
 
 def _max_err(ours, ref):
