@@ -10,13 +10,11 @@ last, holds cycle_l1_*, gt_mae_* (synthetic data) and fid_* / kid_* (with weight
 """
 
 import os
-import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
-from cyclegan_jax.errors import UserError
-from train import CONFIG_ERRORS, QuietLibraries, config_error, parse_flags
+from train import run_cli
 
 FLAGS = flags.FLAGS
 
@@ -53,47 +51,36 @@ def print_table(metrics: dict) -> None:
         print(f"{key:<{width}}  {value:.6f}")
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.get_absl_handler().addFilter(QuietLibraries())
+def evaluate() -> None:
     from cyclegan_jax import eval_run, official_import
     from cyclegan_jax.checkpointing import restore_params
 
-    try:
-        options = eval_run.EvalOptions(FLAGS.preprocess, FLAGS.image_size, FLAGS.batch_size,
-                                       FLAGS.max_images, FLAGS.fid_weights)
-        if FLAGS.input_dir:
-            if not FLAGS.output_dir:
-                raise app.UsageError("--input_dir needs --output_dir")
-            if FLAGS.generator:
-                forward, backward = official_import.load_generator(FLAGS.generator), None
-            elif FLAGS.workdir:
-                params, _ = restore_params(FLAGS.workdir)
-                names = ("G_A", "G_B") if FLAGS.direction == "AtoB" else ("G_B", "G_A")
-                forward, backward = params[names[0]], params[names[1]]
-            else:
-                raise app.UsageError("--input_dir needs --workdir or --generator")
-            metrics = eval_run.translate_folder(forward, FLAGS.input_dir, FLAGS.output_dir, options,
-                                                backward, FLAGS.direction, FLAGS.reference_dir)
-            output_dir = FLAGS.output_dir
+    options = eval_run.EvalOptions(FLAGS.preprocess, FLAGS.image_size, FLAGS.batch_size,
+                                   FLAGS.max_images, FLAGS.fid_weights)
+    if FLAGS.input_dir:
+        if not FLAGS.output_dir:
+            raise app.UsageError("--input_dir needs --output_dir")
+        if FLAGS.generator:
+            forward, backward = official_import.load_generator(FLAGS.generator), None
         elif FLAGS.workdir:
-            metrics, output_dir = eval_run.evaluate_run(FLAGS.workdir, FLAGS.split, options,
-                                                        FLAGS.config, FLAGS.output_dir)
+            params, _ = restore_params(FLAGS.workdir)
+            names = ("G_A", "G_B") if FLAGS.direction == "AtoB" else ("G_B", "G_A")
+            forward, backward = params[names[0]], params[names[1]]
         else:
-            raise app.UsageError("pass --workdir (test splits) or --input_dir with --workdir "
-                                 "or --generator")
-    except UserError as e:
-        logging.error("%s", e)
-        sys.exit(1)
+            raise app.UsageError("--input_dir needs --workdir or --generator")
+        metrics = eval_run.translate_folder(forward, FLAGS.input_dir, FLAGS.output_dir, options,
+                                            backward, FLAGS.direction, FLAGS.reference_dir)
+        output_dir = FLAGS.output_dir
+    elif FLAGS.workdir:
+        metrics, output_dir = eval_run.evaluate_run(FLAGS.workdir, FLAGS.split, options,
+                                                    FLAGS.config, FLAGS.output_dir)
+    else:
+        raise app.UsageError("pass --workdir (test splits) or --input_dir with --workdir "
+                             "or --generator")
     if metrics:
         print_table(metrics)
     print(f"results: {os.path.join(os.path.abspath(output_dir), 'index.html')}")
 
 
 if __name__ == "__main__":
-    try:
-        define_flags()
-    except CONFIG_ERRORS as e:
-        config_error(e)
-    app.run(main, flags_parser=parse_flags)
+    run_cli(define_flags, evaluate)

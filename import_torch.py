@@ -9,13 +9,11 @@ One pretrained generator -> Flax params for `translate` (eval.py also reads .pth
 """
 
 import os
-import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from cyclegan_jax.errors import UserError
-from train import CONFIG_ERRORS, QuietLibraries, config_error, parse_flags
+from train import run_cli
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -35,39 +33,28 @@ def define_flags() -> None:
         lock_config=True)
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.get_absl_handler().addFilter(QuietLibraries())
+def import_files() -> None:
     from cyclegan_jax import official_import
 
-    try:
-        if FLAGS.generator:
-            if not FLAGS.output:
-                raise app.UsageError("--generator needs --output=FILE.msgpack")
-            params = official_import.load_generator(FLAGS.generator)
-            official_import.save_generator(params, FLAGS.output)
-            logging.info("wrote %s (generator params of %s)", FLAGS.output, FLAGS.generator)
-        elif FLAGS.checkpoint_dir:
-            if not FLAGS.workdir:
-                raise app.UsageError("--checkpoint_dir needs --workdir=NEW_RUN_DIR")
-            count = official_import.import_checkpoint(FLAGS.checkpoint_dir, FLAGS.workdir,
-                                                      FLAGS.config, FLAGS.epoch)
-            logging.info("imported %d parameters from %s into %s (step 0, epoch_count %d); "
-                         "continue with: python train.py --workdir=%s and the same --config",
-                         count, FLAGS.checkpoint_dir, FLAGS.workdir, FLAGS.config.epoch_count,
-                         FLAGS.workdir)
-        else:
-            raise app.UsageError("pass --checkpoint_dir (with --workdir) or --generator "
-                                 "(with --output)")
-    except UserError as e:
-        logging.error("%s", e)
-        sys.exit(1)
+    if FLAGS.generator:
+        if not FLAGS.output:
+            raise app.UsageError("--generator needs --output=FILE.msgpack")
+        params = official_import.load_generator(FLAGS.generator)
+        official_import.save_generator(params, FLAGS.output)
+        logging.info("wrote %s (generator params of %s)", FLAGS.output, FLAGS.generator)
+    elif FLAGS.checkpoint_dir:
+        if not FLAGS.workdir:
+            raise app.UsageError("--checkpoint_dir needs --workdir=NEW_RUN_DIR")
+        count = official_import.import_checkpoint(FLAGS.checkpoint_dir, FLAGS.workdir,
+                                                  FLAGS.config, FLAGS.epoch)
+        logging.info("imported %d parameters from %s into %s (step 0, epoch_count %d); "
+                     "continue with: python train.py --workdir=%s and the same --config",
+                     count, FLAGS.checkpoint_dir, FLAGS.workdir, FLAGS.config.epoch_count,
+                     FLAGS.workdir)
+    else:
+        raise app.UsageError("pass --checkpoint_dir (with --workdir) or --generator "
+                             "(with --output)")
 
 
 if __name__ == "__main__":
-    try:
-        define_flags()
-    except CONFIG_ERRORS as e:
-        config_error(e)
-    app.run(main, flags_parser=parse_flags)
+    run_cli(define_flags, import_files)

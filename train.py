@@ -7,6 +7,7 @@ import codecs
 import logging as std_logging
 import os
 import sys
+from typing import Callable
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -58,10 +59,30 @@ def parse_flags(argv):
     sys.exit(2)
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    logging.get_absl_handler().addFilter(QuietLibraries())
+def run_cli(define: Callable[[], None], body: Callable[[], None]) -> None:
+    """Runs a command-line door: defines its flags, parses them, calls `body`.
+
+    Config-override mistakes become one line and status 2; extra positional
+    arguments are a usage error; `UserError`s are logged as one message, status 1.
+    """
+    def main(argv):
+        if len(argv) > 1:
+            raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+        logging.get_absl_handler().addFilter(QuietLibraries())
+        try:
+            body()
+        except UserError as e:
+            logging.error("%s", e)
+            sys.exit(1)
+
+    try:
+        define()
+    except CONFIG_ERRORS as e:
+        config_error(e)
+    app.run(main, flags_parser=parse_flags)
+
+
+def train() -> None:
     import jax
 
     if FLAGS.multihost:
@@ -70,16 +91,8 @@ def main(argv):
 
     logging.info("JAX process %d of %d, local devices: %s", jax.process_index(),
                  jax.process_count(), jax.local_devices())
-    try:
-        training.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    except UserError as e:
-        logging.error("%s", e)
-        sys.exit(1)
+    training.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == "__main__":
-    try:
-        define_flags()
-    except CONFIG_ERRORS as e:
-        config_error(e)
-    app.run(main, flags_parser=parse_flags)
+    run_cli(define_flags, train)

@@ -33,9 +33,9 @@ from cyclegan_jax.checkpointing import load_config, restore_params
 from cyclegan_jax.data.preprocess import eval_transform, normalize, to_channels
 from cyclegan_jax.data.sources import FolderSource, image_name, open_split
 from cyclegan_jax.errors import UserError
-from cyclegan_jax.inference import bucket_side, float_to_uint8, pad_to, translate_canvas
+from cyclegan_jax.inference import bucket_side, pad_to, translate_canvas
 from cyclegan_jax.results_page import write_index
-from cyclegan_jax.samples import save_png
+from cyclegan_jax.samples import rgb_uint8, save_png
 
 PREPROCESS = ("native", "official")
 DATA_FIELDS = ("dataset", "tfds_name", "tfds_data_dir", "dataroot", "synthetic_train_size",
@@ -58,6 +58,10 @@ class EvalOptions:
         if self.batch_size < 1 or self.image_size < 4:
             raise UserError(f"batch_size must be >= 1 and image_size >= 4, got "
                             f"{self.batch_size} and {self.image_size}")
+
+    def count(self, source: Any) -> int:
+        """How many images of `source` to use (`max_images`, 0: all)."""
+        return len(source) if self.max_images <= 0 else min(len(source), self.max_images)
 
 
 @dataclasses.dataclass
@@ -90,9 +94,10 @@ def _prepare(image: np.ndarray, nc: int, options: EvalOptions) -> np.ndarray:
     return normalize(to_channels(image, nc))
 
 
-def _rgb_uint8(x: np.ndarray) -> np.ndarray:
-    u = float_to_uint8(x)
-    return np.repeat(u, 3, axis=-1) if u.shape[-1] == 1 else u
+def _features(params: dict, images_uint8: list[np.ndarray], batch_size: int) -> np.ndarray:
+    """FID features of uint8 images as saved to PNG (scaled to [0, 1] as pytorch-fid reads them)."""
+    return inception.pool3_features(params, [u.astype(np.float32) / 255.0 for u in images_uint8],
+                                    batch_size)
 
 
 def _translate_group(params: dict, images: list[np.ndarray], shape: tuple[int, int],
@@ -137,7 +142,7 @@ class _Translator:
                 self._add(f"gt_mae_{d.x}2{d.y}", fakes[k], truth)
             paths = []
             for label, x in images.items():
-                u8 = _rgb_uint8(x)
+                u8 = rgb_uint8(x)
                 path = f"images/{name}_{label}.png"
                 save_png(u8, os.path.join(self.output_dir, path))
                 paths.append(path)
@@ -148,24 +153,20 @@ class _Translator:
             self.result.rows.append((index, name, paths))
         if self.inception_params is not None:
             start = time.perf_counter()
-            to01 = lambda us: [u.astype(np.float32) / 255.0 for u in us]  # noqa: E731  (as saved)
-            self.result.fake_features.append(
-                inception.pool3_features(self.inception_params, to01(fake_u8), self.options.batch_size))
+            self.result.fake_features.append(_features(self.inception_params, fake_u8, bs))
             if self.real_features:  # the real images are the other direction's FID target
-                self.result.real_features.append(
-                    inception.pool3_features(self.inception_params, to01(real_u8), self.options.batch_size))
+                self.result.real_features.append(_features(self.inception_params, real_u8, bs))
             self.result.seconds -= time.perf_counter() - start  # report translation speed only
 
     def run(self, progress) -> _Result:
         d, options = self.d, self.options
-        count = len(d.source) if options.max_images <= 0 else min(len(d.source), options.max_images)
+        count = options.count(d.source)
         pending: dict[tuple[int, int], list] = {}
         start = time.perf_counter()
         for index in range(count):
             x = _prepare(d.source.load(index), d.nc_in, options)
-            shape = (bucket_side(x.shape[0]), bucket_side(x.shape[1]))
-            if options.preprocess == "official":
-                shape = x.shape[:2]
+            shape = x.shape[:2] if options.preprocess == "official" else \
+                (bucket_side(x.shape[0]), bucket_side(x.shape[1]))
             group = pending.setdefault(shape, [])
             group.append((index, x))
             if len(group) == options.batch_size:
@@ -181,21 +182,19 @@ class _Translator:
 
 def _real_features(source: Any, nc: int, options: EvalOptions, params: dict) -> np.ndarray:
     """FID features of a source's real images, prepared as the translated inputs are."""
-    count = len(source) if options.max_images <= 0 else min(len(source), options.max_images)
-    features = []
-    for start in range(0, count, options.batch_size):
-        batch = [_rgb_uint8(_prepare(source.load(i), nc, options)).astype(np.float32) / 255.0
-                 for i in range(start, min(start + options.batch_size, count))]
-        features.append(inception.pool3_features(params, batch, options.batch_size))
-    return np.concatenate(features)
+    count, bs = options.count(source), options.batch_size
+    return np.concatenate([
+        _features(params, [rgb_uint8(_prepare(source.load(i), nc, options))
+                           for i in range(start, min(start + bs, count))], bs)
+        for start in range(0, count, bs)])
 
 
 def _fid_scores(fakes: dict[str, np.ndarray], reals: dict[str, np.ndarray],
-                pairs: list[tuple[str, str, str]]) -> dict:
-    """fid/kid per (metric suffix, domain of the fakes, domain of the reals)."""
+                pairs: list[tuple[str, str]]) -> dict:
+    """fid/kid per (metric suffix, target domain): its translations against its real images."""
     scores = {}
-    for suffix, fake_domain, real_domain in pairs:
-        fake, real = fakes[fake_domain], reals[real_domain]
+    for suffix, domain in pairs:
+        fake, real = fakes[domain], reals[domain]
         if min(len(fake), len(real)) < 2:
             logging.warning("FID/KID %s skipped: needs at least 2 images per set (got %d and %d)",
                             suffix, len(fake), len(real))
@@ -223,23 +222,22 @@ def _run(directions: list[Direction], output_dir: str, options: EvalOptions, tit
         logging.info("FID/KID skipped: no --fid_weights. %s", inception.WEIGHTS_HELP)
     from tqdm import tqdm
 
-    total = sum(len(d.source) if options.max_images <= 0 else min(len(d.source), options.max_images)
-                for d in directions)
+    total = sum(options.count(d.source) for d in directions)
+    targets = {d.y for d in directions}
     results = {}
     with tqdm(total=total, unit="img", desc="eval", dynamic_ncols=True, mininterval=1.0) as bar:
         for d in directions:
-            targets = {e.y for e in directions}
             results[d.x] = _Translator(d, output_dir, options,
                                        inception_params, d.x in targets).run(bar)
-    metrics = {name: total / count for r in results.values()
-               for name, (total, count) in sorted(r.sums.items())}
+    metrics = {name: summed / elements for r in results.values()
+               for name, (summed, elements) in sorted(r.sums.items())}
     if inception_params is not None:
         fakes = {d.y: np.concatenate(results[d.x].fake_features) for d in directions}
         reals = {d.x: np.concatenate(results[d.x].real_features) for d in directions
                  if results[d.x].real_features}
         for domain, (source, nc) in (references or {}).items():
             reals[domain] = _real_features(source, nc, options, inception_params)
-        metrics |= _fid_scores(fakes, reals, [(f"{d.x}2{d.y}", d.y, d.y) for d in directions
+        metrics |= _fid_scores(fakes, reals, [(f"{d.x}2{d.y}", d.y) for d in directions
                                               if d.y in reals])
     images = sum(r.images for r in results.values())
     seconds = sum(r.seconds for r in results.values())

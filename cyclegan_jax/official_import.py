@@ -99,8 +99,7 @@ def import_checkpoint(folder: str, workdir: str, config: Any, epoch: str = "late
     k_init, k_step = jax.random.split(key)
     expected = jax.eval_shape(lambda: init_params(hparams, k_init))
     shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape), tree)  # noqa: E731
-    if jax.tree.structure(shapes(params)) != jax.tree.structure(shapes(expected)) or \
-            shapes(params) != shapes(expected):
+    if shapes(params) != shapes(expected):  # nested dicts: names and shapes both compared
         raise UserError(f"{folder}: {_architecture_hint(params, hparams)}")
 
     checkpoints = Checkpoints(os.path.join(workdir, "checkpoints"))

@@ -11,8 +11,11 @@ from PIL import Image
 from cyclegan_jax.inference import float_to_uint8, translate
 
 
-def _rgb(x: np.ndarray) -> np.ndarray:
-    return np.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x
+def rgb_uint8(x: np.ndarray) -> np.ndarray:
+    """float [-1, 1] HWC or NHWC -> uint8 with 3 channels (one channel is tiled, as the
+    official `tensor2im` does)."""
+    u = float_to_uint8(x)
+    return np.repeat(u, 3, axis=-1) if u.shape[-1] == 1 else u
 
 
 def sample_grid(params: dict, real_A: np.ndarray, real_B: np.ndarray) -> np.ndarray:
@@ -23,7 +26,7 @@ def sample_grid(params: dict, real_A: np.ndarray, real_B: np.ndarray) -> np.ndar
     fake_A = translate(params["G_B"], real_B)
     rec_B = translate(params["G_A"], fake_A)
     images = jax.device_get((real_A, fake_B, rec_A, real_B, fake_A, rec_B))
-    images = [_rgb(float_to_uint8(x)) for x in images]
+    images = [rgb_uint8(x) for x in images]
     rows_A = np.concatenate(images[0:3], axis=2)  # [n, h, 3w, 3]
     rows_B = np.concatenate(images[3:6], axis=2)
     return np.concatenate([np.concatenate(list(rows_A), axis=0),
