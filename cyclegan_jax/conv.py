@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Padding = Sequence[tuple[int, int]]
 # Above this many elements (1 GiB of float32) the im2col matrix costs more memory than
@@ -108,19 +109,14 @@ def upsample2x(x: jax.Array, kernel: jax.Array, impl: str = "auto") -> jax.Array
     """
     n, h, w, c = x.shape
     out = kernel.shape[2]
-    weight = kernel.transpose(3, 2, 0, 1)  # torch layout [in, out, kh, kw]
-    zero = jnp.zeros((c, out), kernel.dtype)
-    tap = {(0, 0): 1, (1, 0): 2, (1, 1): 0}  # (phase, window offset) -> torch kernel index
-    rows = []
-    for dh in range(2):
-        cols = []
-        for dw in range(2):
-            phases = [weight[:, :, tap[(a, dh)], tap[(b, dw)]]
-                      if (a, dh) in tap and (b, dw) in tap else zero
-                      for a in range(2) for b in range(2)]
-            cols.append(jnp.stack(phases, axis=1).reshape(c, 4 * out))  # [in, (a, b, out)]
-        rows.append(jnp.stack(cols))
-    sub_kernel = jnp.stack(rows)  # [2, 2, in, 4 * out]
+    # select[d, a, i] = 1 where output phase a reads window offset d through torch tap i.
+    select = np.zeros((2, 2, 3), np.float32)
+    select[0, 0, 1] = select[0, 1, 2] = select[1, 1, 0] = 1.0
+    # One contraction, so that the kernel's gradient is one small contraction too (not
+    # a sum of padded slices that XLA would fuse into, and repeat in, the optimizer).
+    sub_kernel = jnp.einsum("dai,ebj,ijoc->decabo", select.astype(kernel.dtype),
+                            select.astype(kernel.dtype), kernel,
+                            precision=jax.lax.Precision.HIGHEST).reshape(2, 2, c, 4 * out)
     y = conv2d(x, sub_kernel, (1, 1), ((0, 1), (0, 1)), impl)  # [n, h, w, (a, b, out)]
     y = y.reshape(n, h, w, 2, 2, out).transpose(0, 1, 3, 2, 4, 5)
     return y.reshape(n, 2 * h, 2 * w, out)
