@@ -6,8 +6,9 @@ last 7x7 conv to 3 channels, the PatchGAN's conv to 1), transposed convolutions 
 every backward pass. On CPU we therefore express each convolution as matrix
 multiplications, which XLA:CPU runs well and whose gradients are matrix
 multiplications too:
-- im2col: the kh*kw shifted (strided) views of the input side by side, times the
-  [kh*kw*in, out] kernel;
+- im2col: every kh x kw window of the input, zero or reflect padding included, read by
+  one gather (no padded copy, no per-tap slices; its gradient is one scatter-add),
+  times the [kh*kw*in, out] kernel;
 - for few output channels, the input times all taps' kernels at once ([in, kh*kw*out]),
   then the kh*kw shifted slices of that product summed.
 The stride-2 transposed convolution (`torch.nn.ConvTranspose2d(k=3, s=2, p=1,
@@ -45,43 +46,80 @@ def _use_matmul_form(impl: str = "auto") -> bool:
     return impl == "matmul" or (impl == "auto" and jax.default_backend() == "cpu")
 
 
-def _views(x: jax.Array, kh: int, kw: int, strides: tuple[int, int], oh: int, ow: int):
-    sh, sw = strides
-    for i in range(kh):
-        for j in range(kw):
-            yield jax.lax.slice(x, (0, i, j, 0), (x.shape[0], i + sh * (oh - 1) + 1,
-                                                  j + sw * (ow - 1) + 1, x.shape[3]), (1, sh, sw, 1))
+PAD_MODES = ("zero", "reflect")
+
+
+def _window_sources(size: int, pad: tuple[int, int], k: int, stride: int,
+                    mode: str) -> np.ndarray:
+    """[out, k]: the input index each window tap reads along one axis of length `size`
+    padded by `pad` (`size` itself, out of bounds, where zero padding is read)."""
+    src = np.arange(-pad[0], size + pad[1])
+    if mode == "reflect":  # torch.nn.ReflectionPad2d: mirror without repeating the edge
+        if max(pad) >= size:
+            raise ValueError(f"reflect padding {pad} needs more than {size} pixels")
+        src = np.abs(src)
+        src = np.where(src >= size, 2 * (size - 1) - src, src)
+    else:
+        src = np.where((src < 0) | (src >= size), size, src)
+    out = (len(src) - k) // stride + 1
+    return np.stack([src[i:i + stride * (out - 1) + 1:stride] for i in range(k)], axis=1)
+
+
+def _gather_windows(x: jax.Array, kh: int, kw: int, strides: tuple[int, int],
+                    padding: Padding, mode: str) -> jax.Array:
+    """[n, oh, ow, kh, kw, c]: every window of the padded input, read in one gather."""
+    rows = _window_sources(x.shape[1], tuple(padding[0]), kh, strides[0], mode)
+    cols = _window_sources(x.shape[2], tuple(padding[1]), kw, strides[1], mode)
+    if mode == "zero" and any(map(sum, padding)):  # index `size` reads an appended zero
+        x = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
+    return jnp.asarray(x).at[:, rows[:, None, :, None], cols[None, :, None, :]].get(
+        mode="promise_in_bounds")
+
+
+def pad2d(x: jax.Array, padding: Padding, mode: str = "zero") -> jax.Array:
+    """NHWC `x` with H and W padded by `padding`, with zeros or as `torch.nn.ReflectionPad2d`."""
+    widths = ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0))
+    return jnp.pad(x, widths, mode="reflect" if mode == "reflect" else "constant")
 
 
 def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),
-           padding: Padding = ((0, 0), (0, 0)), impl: str = "auto") -> jax.Array:
-    """NHWC input, HWIO kernel, explicit zero padding; no bias. Same result as
-    `lax.conv_general_dilated` up to float summation order; `impl` as `_use_matmul_form`."""
-    x = jnp.pad(x, ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0)))
+           padding: Padding = ((0, 0), (0, 0)), impl: str = "auto",
+           pad_mode: str = "zero") -> jax.Array:
+    """NHWC input, HWIO kernel, padding `padding` of kind `pad_mode` ("zero" or "reflect");
+    no bias. Same result as padding and `lax.conv_general_dilated` up to float summation
+    order; `impl` as `_use_matmul_form`."""
+    if pad_mode not in PAD_MODES:
+        raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
     n, h, w, c = x.shape
     kh, kw, _, out = kernel.shape
-    oh, ow = (h - kh) // strides[0] + 1, (w - kw) // strides[1] + 1
+    oh = (h + sum(padding[0]) - kh) // strides[0] + 1
+    ow = (w + sum(padding[1]) - kw) // strides[1] + 1
     if not _use_matmul_form(impl) or n * oh * ow * kh * kw * c > _MAX_PATCH_ELEMENTS:
-        return jax.lax.conv_general_dilated(x, kernel, strides, "VALID",
-                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return jax.lax.conv_general_dilated(pad2d(x, padding, pad_mode), kernel, strides,
+                                            "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
     if out < _FEW_OUTPUTS and strides == (1, 1):
-        # Every tap's output at every input position, [n, h, w, kh, kw, out]; then the
-        # shifted slices summed, first along the width, then along the height.
+        # Every tap's output at every padded input position, [n, H, W, kh, kw, out];
+        # then the shifted slices summed, first along the width, then along the height.
+        x = pad2d(x, padding, pad_mode)
+        hp, wp = x.shape[1:3]
         k_all = kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * out)
-        taps = (x.reshape(n * h * w, c) @ k_all).reshape(n, h, w, kh, kw, out)
-        rows = sum(taps[:, :, j:j + ow, :, j, :] for j in range(kw))  # [n, h, ow, kh, out]
+        taps = (x.reshape(n * hp * wp, c) @ k_all).reshape(n, hp, wp, kh, kw, out)
+        rows = sum(taps[:, :, j:j + ow, :, j, :] for j in range(kw))  # [n, hp, ow, kh, out]
         return sum(rows[:, i:i + oh, :, i, :] for i in range(kh))
-    patches = jnp.concatenate(list(_views(x, kh, kw, strides, oh, ow)), axis=-1)
-    return jnp.einsum("nhwk,ko->nhwo", patches, kernel.reshape(kh * kw * c, out))
+    patches = _gather_windows(x, kh, kw, strides, padding, pad_mode)
+    return jnp.einsum("nhwk,ko->nhwo", patches.reshape(n, oh, ow, kh * kw * c),
+                      kernel.reshape(kh * kw * c, out))
 
 
 class Conv(nn.Module):
-    """`nn.Conv` with explicit padding, computed by `conv2d` (same params: kernel, bias)."""
+    """`nn.Conv` with explicit zero or reflect padding, computed by `conv2d` (same
+    params: kernel, bias)."""
 
     features: int
     kernel_size: tuple[int, int]
     strides: tuple[int, int] = (1, 1)
     padding: Padding = ((0, 0), (0, 0))
+    pad_mode: str = "zero"  # or "reflect" (torch.nn.ReflectionPad2d)
     kernel_init: Callable = nn.initializers.lecun_normal()
     bias_init: Callable = nn.initializers.zeros
     dtype: Any = jnp.float32
@@ -93,7 +131,7 @@ class Conv(nn.Module):
                             tuple(self.kernel_size) + (x.shape[-1], self.features), jnp.float32)
         bias = self.param("bias", self.bias_init, (self.features,), jnp.float32)
         y = conv2d(x.astype(self.dtype), kernel.astype(self.dtype), tuple(self.strides),
-                   self.padding, self.impl)
+                   self.padding, self.impl, self.pad_mode)
         return y + bias.astype(self.dtype)
 
 

@@ -47,6 +47,14 @@ def reflect_pad(x: jax.Array, pad: int, valid: jax.Array | None = None) -> jax.A
     return jnp.take_along_axis(jnp.take_along_axis(x, rows, axis=1), cols, axis=2)
 
 
+def reflect_conv(x: jax.Array, pad: int, valid: jax.Array | None, **conv_kw: Any) -> jax.Array:
+    """`Conv(**conv_kw)` after `ReflectionPad2d(pad)`: the padding is read inside the conv
+    (no padded copy) unless `valid` asks for each image's own edges (see `reflect_pad`)."""
+    if valid is None:
+        return Conv(padding=((pad, pad), (pad, pad)), pad_mode="reflect", **conv_kw)(x)
+    return Conv(**conv_kw)(reflect_pad(x, pad, valid))
+
+
 def valid_mask(valid: jax.Array, height: int, width: int) -> jax.Array:
     """[N, H, W, 1] booleans: inside each image's top-left `valid` region of the canvas."""
     inside_h = jnp.arange(height)[None, :] < valid[:, 0:1]
@@ -105,14 +113,14 @@ class ResnetBlock(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False,
                  valid: jax.Array | None = None) -> jax.Array:
         affine = self.norm == "instance_affine"
-        conv = lambda name: Conv(  # noqa: E731
-            self.dim, (3, 3), kernel_init=conv_init, bias_init=bias_init, dtype=self.dtype,
-            impl=self.conv_impl, name=name)
-        y = conv("conv_0")(reflect_pad(x, 1, valid))
+        conv = lambda y, name: reflect_conv(  # noqa: E731
+            y, 1, valid, features=self.dim, kernel_size=(3, 3), kernel_init=conv_init,
+            bias_init=bias_init, dtype=self.dtype, impl=self.conv_impl, name=name)
+        y = conv(x, "conv_0")
         y = nn.relu(InstanceNorm(affine, dtype=self.dtype, name="norm_0")(y, valid))
         if self.use_dropout:
             y = nn.Dropout(0.5, deterministic=not train)(y)
-        y = conv("conv_1")(reflect_pad(y, 1, valid))
+        y = conv(y, "conv_1")
         y = InstanceNorm(affine, dtype=self.dtype, name="norm_1")(y, valid)
         return x + y
 
@@ -157,8 +165,8 @@ class ResnetGenerator(nn.Module):
             return nn.relu(InstanceNorm(affine, dtype=self.dtype, name=name)(y, level[k]))
 
         y = x.astype(self.dtype)
-        y = Conv(self.ngf, (7, 7), name="conv_in", **conv_kw)(
-            reflect_pad(y, 3, level[0]))
+        y = reflect_conv(y, 3, level[0], features=self.ngf, kernel_size=(7, 7), name="conv_in",
+                         **conv_kw)
         y = norm_relu(y, "norm_in", 0)
         # A stride-2 conv's last valid output reads only valid rows: no masking needed.
         for i in range(2):
@@ -174,8 +182,8 @@ class ResnetGenerator(nn.Module):
                 y = y * valid_mask(level[2 - i], y.shape[1], y.shape[2]).astype(y.dtype)
             y = UpsampleConv(self.ngf * 2 ** (1 - i), name=f"up_{i}", **conv_kw)(y)
             y = norm_relu(y, f"up_norm_{i}", 1 - i)
-        y = Conv(self.output_nc, (7, 7), name="conv_out", **conv_kw)(
-            reflect_pad(y, 3, level[0]))
+        y = reflect_conv(y, 3, level[0], features=self.output_nc, kernel_size=(7, 7),
+                         name="conv_out", **conv_kw)
         return jnp.tanh(y.astype(jnp.float32))
 
 

@@ -142,22 +142,27 @@ def test_grayscale_generator_channels():
         net.apply(params, jnp.zeros((1, 16, 16, 3)))
 
 
-@pytest.mark.parametrize("shape,kernel,strides,padding", [
-    ((2, 9, 11, 5), (3, 3, 5, 7), (1, 1), ((1, 1), (1, 1))),  # im2col
-    ((1, 12, 10, 6), (7, 7, 6, 3), (1, 1), ((3, 3), (3, 3))),  # few outputs: shift-add
-    ((2, 10, 12, 3), (4, 4, 3, 8), (2, 2), ((1, 1), (1, 1))),  # strided im2col
-    ((1, 9, 9, 16), (4, 4, 16, 1), (1, 1), ((1, 1), (1, 1))),  # the PatchGAN's last conv
+@pytest.mark.parametrize("shape,kernel,strides,padding,pad_mode", [
+    ((2, 9, 11, 5), (3, 3, 5, 7), (1, 1), ((1, 1), (1, 1)), "zero"),  # im2col
+    ((2, 9, 11, 5), (3, 3, 5, 7), (1, 1), ((1, 1), (1, 1)), "reflect"),  # residual block conv
+    ((1, 12, 10, 6), (7, 7, 6, 3), (1, 1), ((3, 3), (3, 3)), "reflect"),  # few outputs: shift-add
+    ((2, 10, 12, 3), (4, 4, 3, 8), (2, 2), ((1, 1), (1, 1)), "zero"),  # strided im2col
+    ((1, 6, 7, 4), (2, 2, 4, 16), (1, 1), ((0, 1), (0, 1)), "zero"),  # the sub-pixel conv
+    ((1, 9, 9, 16), (4, 4, 16, 1), (1, 1), ((1, 1), (1, 1)), "zero"),  # the PatchGAN's last conv
 ])
-def test_cpu_matmul_convolutions_equal_xla_convolution(shape, kernel, strides, padding):
+def test_cpu_matmul_convolutions_equal_xla_convolution(shape, kernel, strides, padding, pad_mode):
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.standard_normal(shape).astype(np.float32))
     k = jnp.asarray(rng.standard_normal(kernel).astype(np.float32))
-    expected = jax.lax.conv_general_dilated(x, k, strides, padding,
+    widths = ((0, 0),) + padding + ((0, 0),)
+    padded = jnp.pad(x, widths, mode="reflect" if pad_mode == "reflect" else "constant")
+    expected = jax.lax.conv_general_dilated(padded, k, strides, "VALID",
                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))
     grads = lambda impl: jax.grad(  # noqa: E731
-        lambda x, k: jnp.sum(conv.conv2d(x, k, strides, padding, impl) ** 3), argnums=(0, 1))(x, k)
+        lambda x, k: jnp.sum(conv.conv2d(x, k, strides, padding, impl, pad_mode) ** 3),
+        argnums=(0, 1))(x, k)
     for impl in ("xla", "matmul"):
-        np.testing.assert_allclose(np.asarray(conv.conv2d(x, k, strides, padding, impl)), expected,
-                                   rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(np.asarray(conv.conv2d(x, k, strides, padding, impl, pad_mode)),
+                                   expected, rtol=1e-5, atol=1e-4)
     for a, b in zip(grads("matmul"), grads("xla")):  # within float32 rounding of the largest element
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5 * float(jnp.abs(b).max()))
