@@ -9,7 +9,8 @@ each process passes only its own slice of the global batch.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import collections
+from typing import Any, Iterator, Sequence
 
 import jax
 import numpy as np
@@ -49,3 +50,23 @@ def shard_batch(local_batch: dict, mesh: Mesh) -> dict:
     check_batch_size(np.shape(first)[0] * jax.process_count(), mesh)
     return {k: jax.make_array_from_process_local_data(sharding, np.asarray(v))
             for k, v in local_batch.items()}
+
+
+def prefetch_to_mesh(batches: Iterator[dict], mesh: Mesh, size: int = 2) -> Iterator[dict]:
+    """`shard_batch` of each batch of `batches`, `size` batches ahead of the consumer.
+
+    The copies to the devices of the next steps then overlap the current step instead
+    of waiting in front of it. Closing this iterator closes `batches`.
+    """
+    ahead: collections.deque = collections.deque()
+    try:
+        for batch in batches:
+            ahead.append(shard_batch(batch, mesh))
+            if len(ahead) > size:
+                yield ahead.popleft()
+        while ahead:
+            yield ahead.popleft()
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()

@@ -245,10 +245,10 @@ def _loop(run: _Run, state: TrainState, batches: UnalignedBatches, mesh, start: 
                         mininterval=1.0, desc="train")
     window: list[dict] = []
     window_start = time.perf_counter()
-    iterator = batches.iterate(start)
+    iterator = sharding.prefetch_to_mesh(batches.iterate(start), mesh)
     try:
         for step in range(start, num_steps):
-            batch = sharding.shard_batch(next(iterator), mesh)
+            batch = next(iterator)
             state, metrics = train_step(state, batch)
             window.append(metrics)
             done = step + 1

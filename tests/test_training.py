@@ -206,3 +206,30 @@ def test_batch_not_divisible_by_devices():
     check_batch_size(16, mesh)
     with pytest.raises(ValueError, match="batch_size 12 is not divisible by the 8 devices"):
         check_batch_size(12, mesh)
+
+
+def test_prefetch_to_mesh_keeps_order_runs_ahead_and_closes_source():
+    from cyclegan_jax import sharding
+
+    mesh = sharding.data_mesh()
+    produced, closed = [], []
+
+    def source():
+        try:
+            for i in range(5):
+                produced.append(i)
+                yield {"A": np.full((1, 2, 2, 3), i, np.float32)}
+        finally:
+            closed.append(True)
+
+    batches = sharding.prefetch_to_mesh(source(), mesh, size=2)
+    first = next(batches)
+    assert produced == [0, 1, 2]  # two batches already on their way to the devices
+    assert isinstance(first["A"], jax.Array) and first["A"].sharding.spec == sharding.P("data")
+    assert [float(b["A"][0, 0, 0, 0]) for b in batches] == [1.0, 2.0, 3.0, 4.0]
+    assert float(first["A"][0, 0, 0, 0]) == 0.0 and closed == [True]
+
+    early = sharding.prefetch_to_mesh(source(), mesh)
+    next(early)
+    early.close()  # the training loop stops early (SIGTERM, num_train_steps)
+    assert closed == [True, True]
