@@ -27,16 +27,14 @@ conv_init = nn.initializers.normal(stddev=0.02)
 bias_init = nn.initializers.zeros
 
 
-def reflect_pad(x: jax.Array, pad: int, valid: jax.Array | None = None) -> jax.Array:
-    """Pads H and W of an NHWC array like `torch.nn.ReflectionPad2d(pad)`.
+def reflect_pad(x: jax.Array, pad: int, valid: jax.Array) -> jax.Array:
+    """`torch.nn.ReflectionPad2d(pad)` of each image of a canvas at its own edges.
 
-    With `valid` ([N, 2] int: each image's height and width at the top left of a
-    larger canvas), each image is reflected at its own bottom and right edges instead
-    of the canvas's, so the padded content equals that of the image alone.
+    `valid` ([N, 2] int) holds each image's height and width at the top left of the
+    larger canvas `x` (NHWC); each image is reflected at its own bottom and right
+    edges instead of the canvas's, so the padded content equals that of the image
+    alone. (Whole arrays are padded inside the conv: `Conv(pad_mode="reflect")`.)
     """
-    if valid is None:
-        return jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="reflect")
-
     def source_index(size: int, v: jax.Array) -> jax.Array:  # [N, size + 2 pad]
         s = jnp.arange(size + 2 * pad)[None, :] - pad
         s = jnp.where(s < 0, -s, jnp.where(s < v[:, None], s, 2 * (v[:, None] - 1) - s))

@@ -94,7 +94,9 @@ def test_transposed_conv_matches_pytorch_and_same_padding_does_not(impl):
 
 def test_reflect_pad_matches_reflection_pad2d():
     x = np.arange(2 * 4 * 5 * 1, dtype=np.float32).reshape(2, 4, 5, 1)
-    out = np.asarray(models.reflect_pad(jnp.asarray(x), 2))
+    out = np.asarray(conv.pad2d(jnp.asarray(x), ((2, 2), (2, 2)), "reflect"))
+    whole = jnp.asarray([[4, 5], [4, 5]])  # a canvas holding just the image: the same padding
+    np.testing.assert_array_equal(np.asarray(models.reflect_pad(jnp.asarray(x), 2, whole)), out)
     # ReflectionPad2d does not repeat the edge: row -1 is row 1.
     np.testing.assert_array_equal(out[:, 1, 2:-2, 0], x[:, 1, :, 0])
     np.testing.assert_array_equal(out[:, 0, 2:-2, 0], x[:, 2, :, 0])
