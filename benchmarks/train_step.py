@@ -16,10 +16,15 @@ Needs only jax, flax, optax, orbax and numpy (no ml_collections, grain or TFDS).
 from __future__ import annotations
 
 import argparse
+import collections
+import glob
 import json
 import os
+import re
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from types import SimpleNamespace
 
@@ -67,6 +72,55 @@ def config_for(args, size: int, batch: int, dtype: str) -> SimpleNamespace:
         batch_size=batch, crop_size=size, dtype=dtype, remat=args.remat, conv_impl=args.conv_impl)
 
 
+def summarize_trace(xplane_path: str, steps: int, top: int = 25) -> list[tuple[str, float, int]]:
+    """Per-step time of each XLA op in a profiler trace, largest first: (op, ms, count).
+
+    Uses the device planes (GPU/TPU kernels) where there are any, else the host's
+    XLA thunks (CPU). Kernels in CUDA graphs count under their fusion's name. Kernel
+    time is summed, so concurrent kernels count twice.
+    """
+    data = jax.profiler.ProfileData.from_file(xplane_path)
+    planes = list(data.planes)
+    device = [p for p in planes if p.name.startswith("/device:")]
+    total, count = collections.defaultdict(float), collections.Counter()
+    for plane in device or planes:
+        for line in plane.lines:
+            for ev in line.events:
+                op = dict(ev.stats).get("hlo_op")
+                if device and (op is None or op.startswith("command_buffer")):
+                    op = ev.name  # a kernel of a CUDA graph: its fusion's name
+                if op is not None:  # host planes: only XLA's thunks carry an hlo_op
+                    total[op] += ev.duration_ns / 1e6 / steps
+                    count[op] += 1
+    rows = sorted(((op, ms, count[op] // steps) for op, ms in total.items()), key=lambda r: -r[1])
+    busy = sum(ms for _, ms, _ in rows)
+    print(f"trace: {len(rows)} ops, {busy:.1f} ms of kernel time per step "
+          f"({'device' if device else 'host thunks'}); top {top}:")
+    for op, ms, n in rows[:top]:
+        print(f"  {ms:8.2f} ms  {100 * ms / busy:5.1f} %  x{n:<4d} {op}")
+    kinds = collections.defaultdict(float)
+    for op, ms, _ in rows:
+        kinds[re.sub(r"[._]\d+$", "", op)] += ms
+    print("by kind of op:")
+    for kind, ms in sorted(kinds.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {ms:8.2f} ms  {100 * ms / busy:5.1f} %  {kind}")
+    return rows
+
+
+def trace_steps(step, state, batch_arrays, steps: int, xplane_out: str):
+    """Runs `steps` steps under the JAX profiler; copies the XSpace file to `xplane_out`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        jax.profiler.start_trace(tmp)
+        for _ in range(steps):
+            state, metrics = step(state, batch_arrays)
+        jax.block_until_ready(metrics)
+        jax.profiler.stop_trace()
+        found = sorted(glob.glob(os.path.join(tmp, "**", "*.xplane.pb"), recursive=True))
+        shutil.copy(found[-1], xplane_out)
+    summarize_trace(xplane_out, steps)
+    return state
+
+
 def bench_one(args, size: int, batch: int, dtype: str) -> dict:
     config = config_for(args, size, batch, dtype)
     state = cyclegan_jax.create_train_state(config, 0)
@@ -89,6 +143,13 @@ def bench_one(args, size: int, batch: int, dtype: str) -> dict:
         state, metrics = cyclegan_jax.train_step(state, batch_arrays)
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - t)
+    tag = f"{size}_b{batch}_{dtype}"
+    if args.trace_dir:
+        os.makedirs(args.trace_dir, exist_ok=True)
+        with open(os.path.join(args.trace_dir, f"hlo_{tag}.txt"), "w") as f:
+            f.write(compiled.as_text())
+        state = trace_steps(cyclegan_jax.train_step, state, batch_arrays, 3,
+                            os.path.join(args.trace_dir, f"trace_{tag}.xplane.pb"))
     ms = statistics.median(times) * 1e3
     flops = iteration_flops(size, args.ngf, 9 if args.netG == "resnet_9blocks" else 6, args.ndf, 3)
     tflops = flops * batch / (ms / 1e3) / 1e12
@@ -124,6 +185,9 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--peak_tflops_bfloat16", type=float, default=0.0)
     p.add_argument("--peak_source", default="", help="where the peaks come from")
     p.add_argument("--out", default="", help="write the results as JSON here")
+    p.add_argument("--trace_dir", default="",
+                   help="per row: write the optimized HLO and a 3-step profiler trace (XSpace, "
+                        "for TensorBoard/XProf) here and print the most expensive ops")
     args = p.parse_args(argv)
     device = jax.devices()[0]
     print(f"device: {device.device_kind} ({jax.default_backend()}), jax {jax.__version__}; "
