@@ -1,6 +1,9 @@
 """The convolutions of the CycleGAN networks, in the form each backend runs fastest.
 
-On accelerators they are plain `lax.conv_general_dilated` calls. XLA:CPU's generic
+On accelerators they are plain `lax.conv_general_dilated` calls; reflect padding is
+one gather there (`jnp.pad`'s reflect mode is a concatenate per axis, two copies that
+XLA:GPU ran at ~0.85 TB/s on an H200), with a gradient that folds the borders back
+without a scatter. XLA:CPU's generic
 convolution is slow for this model's shapes: few output channels (the generator's
 last 7x7 conv to 3 channels, the PatchGAN's conv to 1), transposed convolutions and
 every backward pass. On CPU we therefore express each convolution as matrix
@@ -22,6 +25,7 @@ do not depend on which form runs.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
@@ -40,7 +44,11 @@ IMPLS = ("auto", "xla", "matmul")
 
 
 def _use_matmul_form(impl: str = "auto") -> bool:
-    """`impl`: "auto" (matmul forms on CPU, XLA's convolutions elsewhere), "xla" or "matmul"."""
+    """`impl`: "auto" (matmul forms on CPU, XLA's convolutions elsewhere), "xla" or "matmul".
+
+    (On an H200 the matmul forms of the 7x7 convs from and to RGB, which cuDNN runs at
+    ~27 TFLOP/s in bf16, were still slower than cuDNN: benchmarks/layer_forms.py.)
+    """
     if impl not in IMPLS:
         raise ValueError(f"conv_impl must be one of {IMPLS}, got {impl!r}")
     return impl == "matmul" or (impl == "auto" and jax.default_backend() == "cpu")
@@ -76,10 +84,38 @@ def _gather_windows(x: jax.Array, kh: int, kw: int, strides: tuple[int, int],
         mode="promise_in_bounds")
 
 
-def pad2d(x: jax.Array, padding: Padding, mode: str = "zero") -> jax.Array:
-    """NHWC `x` with H and W padded by `padding`, with zeros or as `torch.nn.ReflectionPad2d`."""
+def _jnp_pad(x: jax.Array, padding: Padding, mode: str) -> jax.Array:
     widths = ((0, 0), tuple(padding[0]), tuple(padding[1]), (0, 0))
     return jnp.pad(x, widths, mode="reflect" if mode == "reflect" else "constant")
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _reflect_pad(x: jax.Array, padding: tuple[tuple[int, int], tuple[int, int]]) -> jax.Array:
+    # One gather: jnp.pad's reflect mode is a concatenate per axis, two copies that
+    # XLA:GPU runs at a fraction of the memory bandwidth.
+    rows = _window_sources(x.shape[1], padding[0], 1, 1, "reflect")[:, 0]
+    cols = _window_sources(x.shape[2], padding[1], 1, 1, "reflect")[:, 0]
+    return x[:, rows[:, None], cols[None, :]]
+
+
+def _reflect_pad_fwd(x, padding):
+    return _reflect_pad(x, padding), None
+
+
+def _reflect_pad_bwd(padding, _, g):
+    # jnp.pad's transpose folds the borders back with slices and adds (no scatter).
+    shape = (g.shape[0], g.shape[1] - sum(padding[0]), g.shape[2] - sum(padding[1]), g.shape[3])
+    return jax.vjp(lambda z: _jnp_pad(z, padding, "reflect"), jnp.zeros(shape, g.dtype))[1](g)
+
+
+_reflect_pad.defvjp(_reflect_pad_fwd, _reflect_pad_bwd)
+
+
+def pad2d(x: jax.Array, padding: Padding, mode: str = "zero") -> jax.Array:
+    """NHWC `x` with H and W padded by `padding`, with zeros or as `torch.nn.ReflectionPad2d`."""
+    if mode == "reflect":
+        return _reflect_pad(x, tuple(map(tuple, padding)))
+    return _jnp_pad(x, padding, mode)
 
 
 def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),

@@ -103,6 +103,18 @@ def test_reflect_pad_matches_reflection_pad2d():
     np.testing.assert_array_equal(out[:, 2:-2, 0, 0], x[:, :, 2, 0])
 
 
+def test_reflect_pad_gradient_folds_borders_back():
+    # pad2d gathers; its custom gradient must equal that of jnp.pad's reflect mode.
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((2, 6, 5, 3)).astype(np.float32))
+    padding = ((3, 1), (2, 2))
+    w = jnp.asarray(rng.standard_normal((2, 10, 9, 3)).astype(np.float32))
+    ours = jax.grad(lambda x: jnp.sum(conv.pad2d(x, padding, "reflect") * w))(x)
+    ref = jax.grad(lambda x: jnp.sum(jnp.pad(x, ((0, 0),) + padding + ((0, 0),), "reflect") * w))(x)
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=1e-6, atol=1e-6)
+    assert np.abs(np.asarray(ref)).max() > 1  # not a vacuous comparison of zeros
+
+
 def test_instance_norm_matches_numpy_biased_variance():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 6, 5, 3)).astype(np.float32) * 3 + 1
