@@ -1,0 +1,273 @@
+"""Times alternative forms of the layers that dominate the accelerator step, forward + backward.
+
+python benchmarks/layer_forms.py --batch=32 --size=256 --dtype=bfloat16
+
+A profile of the bf16 step at 256^2 (`train_step.py --trace_dir`, H200) spent most of
+its time outside the residual convs in three places: the reflect padding (jnp.pad: a
+concatenate per axis), the 7x7 convolutions from and to 3 channels (cuDNN ran them at
+~27 TFLOP/s) and the instance-norm reductions. Each group below computes one layer's
+loss and gradients in several forms, checks each against the first (relative error of
+the gradients) and times it. What the library does is the "library" form; the others
+are the alternatives measured (figures: benchmarks/results/h200_train_step_256_gather_pad.json).
+Needs only jax, flax and numpy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from cyclegan_jax import conv as conv_lib  # noqa: E402
+from cyclegan_jax.models import InstanceNorm  # noqa: E402
+
+
+def reflect_index(n: int, p: int) -> np.ndarray:
+    s = np.abs(np.arange(-p, n + p))
+    return np.where(s >= n, 2 * (n - 1) - s, s)
+
+
+def pad_concat(y, p):
+    return jnp.pad(y, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+
+
+def pad_gather_autodiff(y, p):
+    r, c = reflect_index(y.shape[1], p), reflect_index(y.shape[2], p)
+    return y[:, r[:, None], c[None, :]]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def pad_gather(y, p):
+    return pad_gather_autodiff(y, p)
+
+
+def _pad_gather_fwd(y, p):
+    return pad_gather_autodiff(y, p), None
+
+
+def _pad_gather_bwd(p, _, g):
+    shape = (g.shape[0], g.shape[1] - 2 * p, g.shape[2] - 2 * p, g.shape[3])
+    _, vjp = jax.vjp(lambda z: pad_concat(z, p), jnp.zeros(shape, g.dtype))
+    return vjp(g)
+
+
+pad_gather.defvjp(_pad_gather_fwd, _pad_gather_bwd)
+
+
+def pad_select(y, p):
+    """Reflect padding as one elementwise select over shifted, reversed views (loop fusion)."""
+    def axis(z, ax):
+        n = z.shape[ax]
+        zp = jax.lax.pad(z, jnp.zeros((), z.dtype),
+                         [(p, p, 0) if d == ax else (0, 0, 0) for d in range(z.ndim)])
+        rev = jax.lax.rev(zp, (ax,))
+        # padded index i < p reads z[p - i] = zp[2p - i] = rev[n - 1 + i]: rev shifted by n - 1.
+        lo = jax.lax.slice_in_dim(jax.lax.pad(rev, jnp.zeros((), z.dtype),
+                                              [(0, n - 1, 0) if d == ax else (0, 0, 0)
+                                               for d in range(z.ndim)]), n - 1, 2 * n - 1 + 2 * p,
+                                  axis=ax)
+        # padded index i >= n + p reads z[2n - 2 + p - i] = zp[2n - 2 + 2p - i] = rev[i - n + 1]
+        hi = jax.lax.slice_in_dim(jax.lax.pad(rev, jnp.zeros((), z.dtype),
+                                              [(n - 1, 0, 0) if d == ax else (0, 0, 0)
+                                               for d in range(z.ndim)]), 0, n + 2 * p, axis=ax)
+        i = jax.lax.broadcasted_iota(jnp.int32, zp.shape, ax)
+        return jnp.where(i < p, lo, jnp.where(i >= n + p, hi, zp))
+    return axis(axis(y, 1), 2)
+
+
+def norm_relu_ref(x):
+    return jax.nn.relu(InstanceNorm(dtype=x.dtype).apply({}, x))
+
+
+@jax.custom_vjp
+def norm_relu_fused(x):
+    return _norm_relu_fwd(x)[0]
+
+
+def _norm_relu_fwd(x):
+    xf = x.astype(jnp.float32)
+    n = x.shape[1] * x.shape[2]
+    shift = jax.lax.stop_gradient(xf[:, :1, :1, :])  # one-pass variance, shifted for stability
+    d = xf - shift
+    s1, s2 = jnp.sum(d, axis=(1, 2), keepdims=True), jnp.sum(d * d, axis=(1, 2), keepdims=True)
+    m = s1 / n
+    var = jnp.maximum(s2 / n - m * m, 0.0)
+    mean = m + shift
+    r = jax.lax.rsqrt(var + 1e-5)
+    y = jax.nn.relu((xf - mean) * r).astype(x.dtype)
+    return y, (x, mean, r)
+
+
+def _norm_relu_bwd(res, g):
+    x, mean, r = res
+    xhat = (x.astype(jnp.float32) - mean) * r
+    gm = jnp.where(xhat > 0, g.astype(jnp.float32), 0.0)
+    a = jnp.mean(gm, axis=(1, 2), keepdims=True)
+    b = jnp.mean(gm * xhat, axis=(1, 2), keepdims=True)
+    return ((r * (gm - a - xhat * b)).astype(x.dtype),)
+
+
+norm_relu_fused.defvjp(_norm_relu_fwd, _norm_relu_bwd)
+
+
+def conv_valid(x, k):
+    return jax.lax.conv_general_dilated(x, k, (1, 1), "VALID",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def taps_conv(x, k, p):
+    """Reflect-padded stride-1 conv with few outputs: x times every tap's kernel at once,
+    then the kh*kw shifted slices summed in float32."""
+    kh, kw, c, o = k.shape
+    xp = pad_gather(x, p)
+    n, hp, wp, _ = xp.shape
+    oh, ow = hp - kh + 1, wp - kw + 1
+    taps = (xp.reshape(-1, c) @ k.transpose(2, 0, 1, 3).reshape(c, -1)).reshape(n, hp, wp, kh, kw, o)
+    taps = taps.astype(jnp.float32)
+    rows = sum(taps[:, :, j:j + ow, :, j, :] for j in range(kw))
+    return sum(rows[:, i:i + oh, :, i, :] for i in range(kh)).astype(x.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def windows(xp, kh, kw):
+    """[n, oh, ow, kh, kw, c] stride-1 windows of a padded input, by one gather; the
+    gradient sums kh*kw shifted pads (col2im) instead of a scatter-add."""
+    oh, ow = xp.shape[1] - kh + 1, xp.shape[2] - kw + 1
+    r = np.arange(oh)[:, None] + np.arange(kh)[None, :]
+    c = np.arange(ow)[:, None] + np.arange(kw)[None, :]
+    return xp[:, r[:, None, :, None], c[None, :, None, :]]
+
+
+def _windows_fwd(xp, kh, kw):
+    return windows(xp, kh, kw), xp.shape[1:3]
+
+
+def _windows_bwd(kh, kw, hw, g):
+    h, w = hw
+    return (sum(jnp.pad(g[:, :, :, i, j, :], ((0, 0), (i, h - g.shape[1] - i),
+                                              (j, w - g.shape[2] - j), (0, 0)))
+                for i in range(kh) for j in range(kw)),)
+
+
+windows.defvjp(_windows_fwd, _windows_bwd)
+
+
+def patches_conv(x, k, p):
+    """Reflect-padded stride-1 conv with few inputs: im2col by one gather, one matmul."""
+    kh, kw, c, o = k.shape
+    return windows(pad_gather(x, p), kh, kw).reshape(x.shape[:3] + (kh * kw * c,)) @ k.reshape(-1, o)
+
+
+def pad_channels(a, axis, to):
+    extra = -a.shape[axis] % to
+    return jnp.pad(a, [(0, extra) if d == axis else (0, 0) for d in range(a.ndim)])
+
+
+def groups(size: int):
+    """{group: (input shapes (x, kernel), {form: fn(x, kernel) -> output})}."""
+    s4 = size // 4
+    res = {
+        "concat pad (jnp.pad)": lambda x, k: conv_valid(pad_concat(norm_relu_ref(x), 1), k),
+        "gather pad": lambda x, k: conv_valid(pad_gather(norm_relu_ref(x), 1), k),
+        "gather pad, scatter bwd": lambda x, k: conv_valid(pad_gather_autodiff(norm_relu_ref(x), 1), k),
+        "select pad": lambda x, k: conv_valid(pad_select(norm_relu_ref(x), 1), k),
+        "fused norm, gather pad": lambda x, k: conv_valid(pad_gather(norm_relu_fused(x), 1), k),
+        "library (conv2d)": lambda x, k: conv_lib.conv2d(
+            norm_relu_ref(x), k, padding=((1, 1), (1, 1)), pad_mode="reflect"),
+        "zero pad in conv (wrong; floor)": lambda x, k: conv_lib.conv2d(
+            norm_relu_ref(x), k, padding=((1, 1), (1, 1)), impl="xla"),
+    }
+    lib = {
+        "xla conv, concat pad": lambda x, k: conv_valid(pad_concat(x, 3), k),
+        "xla conv, select pad": lambda x, k: conv_valid(pad_select(x, 3), k),
+        "library (xla conv, gather pad)": lambda x, k: conv_lib.conv2d(
+            x, k, padding=((3, 3), (3, 3)), pad_mode="reflect"),
+    }
+    conv_in = {**lib,
+               "im2col matmul, col2im bwd": lambda x, k: patches_conv(x, k, 3),
+               "channels 3->8": lambda x, k: conv_valid(pad_channels(pad_concat(x, 3), 3, 8),
+                                                        pad_channels(k, 2, 8))}
+    conv_out = {**lib,
+                "taps matmul, shift-sum": lambda x, k: taps_conv(x, k, 3),
+                "channels 3->8": lambda x, k: conv_valid(pad_concat(x, 3),
+                                                         pad_channels(k, 3, 8))[..., :3]}
+    return {
+        f"res conv 3x3 256->256 at {s4}^2 with norm+relu+pad": (((s4, s4, 256), (3, 3, 256, 256)), res),
+        f"conv_in 7x7 3->64 at {size}^2": (((size, size, 3), (7, 7, 3, 64)), conv_in),
+        f"conv_out 7x7 64->3 at {size}^2": (((size, size, 64), (7, 7, 64, 3)), conv_out),
+    }
+
+
+def time_fn(fn, args, reps: int) -> float:
+    out = fn(*args)
+    jax.block_until_ready(out)
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(reps):
+            out = fn(*args)
+        jax.block_until_ready(out)
+        best = min(best, (time.perf_counter() - t) / reps)
+    return best * 1e3
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--dtype", default="bfloat16")
+    p.add_argument("--reps", type=int, default=10)
+    p.add_argument("--out", default="")
+    args = p.parse_args(argv)
+    dtype = jnp.dtype(args.dtype)
+    print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}, batch {args.batch}, "
+          f"{args.dtype}; ms per forward+backward (best of 3 x {args.reps}), grad error vs first form")
+    results = {}
+    for g, ((xs, ks), forms) in groups(args.size).items():
+        key = jax.random.PRNGKey(0)
+        kx, kk, kc = jax.random.split(key, 3)
+        x = jax.random.normal(kx, (args.batch,) + xs, jnp.float32).astype(dtype)
+        k = (0.05 * jax.random.normal(kk, ks, jnp.float32)).astype(dtype)
+        print(f"== {g}")
+        ref = None
+        for name, f in forms.items():
+            def loss(x, k, f=f):
+                y = f(x, k).astype(jnp.float32)
+                w = jax.random.normal(kc, y.shape[1:], jnp.float32)  # fixed, not zeros
+                return jnp.sum(y * w)
+            step = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+            try:
+                t0 = time.perf_counter()
+                _, grads = step(x, k)
+                compile_s = time.perf_counter() - t0
+                grads = [np.asarray(gr, np.float32) for gr in grads]
+                if ref is None:
+                    ref, err = grads, 0.0
+                else:
+                    err = max(float(np.linalg.norm(a - b) / np.linalg.norm(b)) for a, b in zip(grads, ref))
+                ms = time_fn(step, (x, k), args.reps)
+            except Exception as e:  # noqa: BLE001  (report and go on: one form failing is a result)
+                print(f"  {name:34s} FAILED: {type(e).__name__}: {str(e)[:200]}")
+                continue
+            results[f"{g} | {name}"] = {"ms": round(ms, 3), "grad_rel_err": err,
+                                        "compile_s": round(compile_s, 1)}
+            print(f"  {name:34s} {ms:8.3f} ms   err {err:.1e}   (compile {compile_s:.1f} s)", flush=True)
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump({"device": jax.devices()[0].device_kind, "jax": jax.__version__,
+                       "batch": args.batch, "size": args.size, "dtype": args.dtype,
+                       "results": results}, fh, indent=1)
+    return results
+
+
+if __name__ == "__main__":
+    main()
