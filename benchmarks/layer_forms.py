@@ -137,6 +137,28 @@ def taps_conv(x, k, p):
     return sum(rows[:, i:i + oh, :, i, :] for i in range(kh)).astype(x.dtype)
 
 
+def taps_conv_spatial_minor(x, k, p):
+    """`taps_conv` with the taps laid out [kh, kw, out, n, H, W]: the shift-sum then reads
+    whole rows (coalesced) instead of 3-channel pieces 147 channels apart."""
+    kh, kw, c, o = k.shape
+    xp = pad_gather(x, p)
+    n, hp, wp, _ = xp.shape
+    oh, ow = hp - kh + 1, wp - kw + 1
+    taps = jnp.einsum("ijco,nhwc->ijonhw", k, xp, preferred_element_type=jnp.float32)
+    out = sum(taps[i, j, :, :, i:i + oh, j:j + ow] for i in range(kh) for j in range(kw))
+    return out.transpose(1, 2, 3, 0).astype(x.dtype)
+
+
+def patches_conv_spatial_minor(x, k, p):
+    """Few-input conv by im2col with the patches laid out [kh, kw, c, n, h, w]: each tap's
+    slice is a contiguous block (no 3-channel gather), its gradient a sum of shifted pads."""
+    kh, kw, c, o = k.shape
+    xp = pad_gather(x, p).transpose(3, 0, 1, 2)  # [c, n, H, W]
+    oh, ow = xp.shape[2] - kh + 1, xp.shape[3] - kw + 1
+    patches = jnp.stack([xp[:, :, i:i + oh, j:j + ow] for i in range(kh) for j in range(kw)])
+    return jnp.einsum("tcnhw,tco->nhwo", patches, k.reshape(kh * kw, c, o))
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
 def windows(xp, kh, kw):
     """[n, oh, ow, kh, kw, c] stride-1 windows of a padded input, by one gather; the
@@ -194,10 +216,12 @@ def groups(size: int):
     }
     conv_in = {**lib,
                "im2col matmul, col2im bwd": lambda x, k: patches_conv(x, k, 3),
+               "im2col matmul, spatial-minor patches": lambda x, k: patches_conv_spatial_minor(x, k, 3),
                "channels 3->8": lambda x, k: conv_valid(pad_channels(pad_concat(x, 3), 3, 8),
                                                         pad_channels(k, 2, 8))}
     conv_out = {**lib,
                 "taps matmul, shift-sum": lambda x, k: taps_conv(x, k, 3),
+                "taps matmul, spatial-minor taps": lambda x, k: taps_conv_spatial_minor(x, k, 3),
                 "channels 3->8": lambda x, k: conv_valid(pad_concat(x, 3),
                                                          pad_channels(k, 3, 8))[..., :3]}
     return {
