@@ -31,36 +31,20 @@ from cyclegan_jax import conv as conv_lib  # noqa: E402
 from cyclegan_jax.models import InstanceNorm  # noqa: E402
 
 
-def reflect_index(n: int, p: int) -> np.ndarray:
-    s = np.abs(np.arange(-p, n + p))
-    return np.where(s >= n, 2 * (n - 1) - s, s)
-
-
 def pad_concat(y, p):
     return jnp.pad(y, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
 
 
-def pad_gather_autodiff(y, p):
-    r, c = reflect_index(y.shape[1], p), reflect_index(y.shape[2], p)
-    return y[:, r[:, None], c[None, :]]
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
 def pad_gather(y, p):
-    return pad_gather_autodiff(y, p)
+    """The library's reflect padding: one gather, gradient by jnp.pad's transpose."""
+    return conv_lib.pad2d(y, ((p, p), (p, p)), "reflect")
 
 
-def _pad_gather_fwd(y, p):
-    return pad_gather_autodiff(y, p), None
-
-
-def _pad_gather_bwd(p, _, g):
-    shape = (g.shape[0], g.shape[1] - 2 * p, g.shape[2] - 2 * p, g.shape[3])
-    _, vjp = jax.vjp(lambda z: pad_concat(z, p), jnp.zeros(shape, g.dtype))
-    return vjp(g)
-
-
-pad_gather.defvjp(_pad_gather_fwd, _pad_gather_bwd)
+def pad_gather_autodiff(y, p):
+    """The same gather with autodiff's gradient (a scatter-add)."""
+    r = conv_lib._window_sources(y.shape[1], (p, p), 1, 1, "reflect")[:, 0]
+    c = conv_lib._window_sources(y.shape[2], (p, p), 1, 1, "reflect")[:, 0]
+    return y[:, r[:, None], c[None, :]]
 
 
 def pad_select(y, p):
@@ -163,10 +147,7 @@ def patches_conv_spatial_minor(x, k, p):
 def windows(xp, kh, kw):
     """[n, oh, ow, kh, kw, c] stride-1 windows of a padded input, by one gather; the
     gradient sums kh*kw shifted pads (col2im) instead of a scatter-add."""
-    oh, ow = xp.shape[1] - kh + 1, xp.shape[2] - kw + 1
-    r = np.arange(oh)[:, None] + np.arange(kh)[None, :]
-    c = np.arange(ow)[:, None] + np.arange(kw)[None, :]
-    return xp[:, r[:, None, :, None], c[None, :, None, :]]
+    return conv_lib._gather_windows(xp, kh, kw, (1, 1), ((0, 0), (0, 0)), "zero")
 
 
 def _windows_fwd(xp, kh, kw):

@@ -143,8 +143,8 @@ def bench_one(args, size: int, batch: int, dtype: str) -> dict:
         state, metrics = cyclegan_jax.train_step(state, batch_arrays)
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - t)
-    tag = f"{size}_b{batch}_{dtype}"
     if args.trace_dir:
+        tag = f"{size}_b{batch}_{dtype}"
         os.makedirs(args.trace_dir, exist_ok=True)
         with open(os.path.join(args.trace_dir, f"hlo_{tag}.txt"), "w") as f:
             f.write(compiled.as_text())

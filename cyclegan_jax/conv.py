@@ -1,9 +1,9 @@
 """The convolutions of the CycleGAN networks, in the form each backend runs fastest.
 
-On accelerators they are plain `lax.conv_general_dilated` calls; reflect padding is
-one gather there (`jnp.pad`'s reflect mode is a concatenate per axis, two copies that
-XLA:GPU ran at ~0.85 TB/s on an H200), with a gradient that folds the borders back
-without a scatter. XLA:CPU's generic
+On accelerators they are plain `lax.conv_general_dilated` calls after `pad2d`, whose
+reflect padding is one gather (`jnp.pad`'s reflect mode is a concatenate per axis, two
+copies that XLA:GPU ran at ~0.85 TB/s on an H200) with a gradient that folds the
+borders back without a scatter. XLA:CPU's generic
 convolution is slow for this model's shapes: few output channels (the generator's
 last 7x7 conv to 3 channels, the PatchGAN's conv to 1), transposed convolutions and
 every backward pass. On CPU we therefore express each convolution as matrix
