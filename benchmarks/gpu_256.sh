@@ -1,31 +1,37 @@
 #!/usr/bin/env bash
-# The GPU figures in one call of a lent machine (about 8 minutes on an H200): which form
-# of the costly layers is fastest (layer_forms.py), then the train step at 256^2 for
-# batch 1, 8, 32 in bf16 and float32, with an XLA profile of each bf16 row. Results land
-# in $OUT: log.txt, layer_forms.json, step_bfloat16.json, step_float32.json, traces.tgz
-# (per bf16 row the optimized HLO and a 3-step XSpace, for TensorBoard/XProf; ~7 MB).
+# The GPU figures in one call of a lent machine (about 8 minutes): which form of the
+# costly layers is fastest (layer_forms.py), then the train step at 256^2: bf16 at the
+# largest batch with the library's conv forms (with an XLA profile) and with plain XLA
+# convs (conv_impl=xla, the comparison), bf16 at the other batches, float32 at all.
+# Results land in $OUT: log.txt, layer_forms.json, step_*.json, traces.tgz (the
+# optimized HLO and a 3-step XSpace of the profiled row, for TensorBoard/XProf).
 #   OUT=/tmp/gpu bash benchmarks/gpu_256.sh
-# To try the script on CPU: SIZE=32 BATCHES=1,2 EXTRA="--ngf=8 --ndf=8 --steps=2" OUT=... bash ...
+# To try the script on CPU:
+#   SIZE=32 BATCHES=1,2 EXTRA="--ngf=8 --ndf=8 --steps=2 --warmup=1" OUT=... bash ...
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/gpu_256}
 SIZE=${SIZE:-256}
 BATCHES=${BATCHES:-1,8,32}
+LAYER_GROUPS=${LAYER_GROUPS:-conv_in,conv_out,PatchGAN}
 EXTRA=${EXTRA:-}
+BIG=${BATCHES##*,}
 mkdir -p "$OUT/traces"
+step() {  # step NAME ARGS...: one train_step.py run writing $OUT/step_NAME.json
+  local name=$1; shift
+  python3 benchmarks/train_step.py --sizes="$SIZE" --peak_tflops_bfloat16=989.4 \
+    --peak_tflops_float32=494.7 --peak_source="H100/H200 SXM spec sheet, dense (float32: TF32)" \
+    --out="$OUT/step_$name.json" "$@" $EXTRA
+}
 {
   nvidia-smi --query-gpu=name,clocks.max.sm,power.limit --format=csv 2>/dev/null
-  python3 benchmarks/layer_forms.py --batch="${BATCHES##*,}" --size="$SIZE" --reps=20 \
-    --out="$OUT/layer_forms.json"
-  for dtype in bfloat16 float32; do
-    trace=""
-    [ $dtype = bfloat16 ] && trace=--trace_dir="$OUT/traces"
-    python3 benchmarks/train_step.py --sizes="$SIZE" --batch_sizes="$BATCHES" --dtypes=$dtype \
-      --peak_tflops_bfloat16=989.4 --peak_tflops_float32=494.7 \
-      --peak_source="H100/H200 SXM spec sheet, dense (float32: TF32)" \
-      --out="$OUT/step_$dtype.json" $trace $EXTRA
-  done
+  python3 benchmarks/layer_forms.py --batch="$BIG" --size="$SIZE" --reps=10 \
+    --groups="$LAYER_GROUPS" --out="$OUT/layer_forms.json"
+  step bf16_big --dtypes=bfloat16 --batch_sizes="$BIG" --trace_dir="$OUT/traces"
+  step bf16_big_xla --dtypes=bfloat16 --batch_sizes="$BIG" --conv_impl=xla
+  step bf16 --dtypes=bfloat16 --batch_sizes="${BATCHES%,*}"
+  step f32 --dtypes=float32 --batch_sizes="$BATCHES"
 } 2>&1 | grep --line-buffered -v "cuda_timer.cc\|DeprecationWarning: builtin type\|op = dict(ev.stats)" \
   | tee "$OUT/log.txt"
 tar czf "$OUT/traces.tgz" -C "$OUT" traces && rm -r "$OUT/traces"

@@ -190,10 +190,14 @@ def groups(size: int):
             norm_relu_ref(x), k, padding=((1, 1), (1, 1)), impl="xla"),
     }
     lib = {
-        "xla conv, concat pad": lambda x, k: conv_valid(pad_concat(x, 3), k),
-        "xla conv, select pad": lambda x, k: conv_valid(pad_select(x, 3), k),
-        "library (xla conv, gather pad)": lambda x, k: conv_lib.conv2d(
-            x, k, padding=((3, 3), (3, 3)), pad_mode="reflect"),
+        "xla conv, gather pad": lambda x, k: conv_lib.conv2d(
+            x, k, padding=((3, 3), (3, 3)), pad_mode="reflect", impl="xla"),
+        "library (space-to-depth 4)": lambda x, k: conv_lib.conv2d(
+            x, k, padding=((3, 3), (3, 3)), pad_mode="reflect", impl="s2d"),
+        "space-to-depth 2": lambda x, k: conv_lib.s2d_conv(x, k, (1, 1), ((3, 3), (3, 3)),
+                                                           "reflect", 2),
+        "space-to-depth 8": lambda x, k: conv_lib.s2d_conv(x, k, (1, 1), ((3, 3), (3, 3)),
+                                                           "reflect", 8),
     }
     conv_in = {**lib,
                "im2col matmul, col2im bwd": lambda x, k: patches_conv(x, k, 3),
@@ -205,10 +209,26 @@ def groups(size: int):
                 "taps matmul, spatial-minor taps": lambda x, k: taps_conv_spatial_minor(x, k, 3),
                 "channels 3->8": lambda x, k: conv_valid(pad_concat(x, 3),
                                                          pad_channels(k, 3, 8))[..., :3]}
+
+    def patchgan(kernel_shape: tuple, stride: int) -> dict:
+        st, pad = (stride, stride), ((1, 1), (1, 1))
+        library = conv_lib._s2d_block(kernel_shape, st)
+        forms = {"xla conv": lambda x, k: conv_lib.conv2d(x, k, st, pad, "xla")}
+        for b in (2, 4):
+            name = f"space-to-depth {b}" + (" (library)" if b == library else "")
+            forms[name] = functools.partial(
+                lambda x, k, b: conv_lib.s2d_conv(x, k, st, pad, "zero", b), b=b)
+        return forms
+
+    s8 = size // 8 - 1
     return {
         f"res conv 3x3 256->256 at {s4}^2 with norm+relu+pad": (((s4, s4, 256), (3, 3, 256, 256)), res),
         f"conv_in 7x7 3->64 at {size}^2": (((size, size, 3), (7, 7, 3, 64)), conv_in),
         f"conv_out 7x7 64->3 at {size}^2": (((size, size, 64), (7, 7, 64, 3)), conv_out),
+        f"PatchGAN conv_0 4x4/2 3->64 at {size}^2": (((size, size, 3), (4, 4, 3, 64)),
+                                                     patchgan((4, 4, 3, 64), 2)),
+        f"PatchGAN conv_out 4x4 512->1 at {s8}^2": (((s8, s8, 512), (4, 4, 512, 1)),
+                                                    patchgan((4, 4, 512, 1), 1)),
     }
 
 
@@ -231,13 +251,18 @@ def main(argv=None) -> dict:
     p.add_argument("--size", type=int, default=64)
     p.add_argument("--dtype", default="bfloat16")
     p.add_argument("--reps", type=int, default=10)
+    p.add_argument("--groups", default="", help="only the groups whose name contains one of "
+                   "these comma-separated words (default: all)")
     p.add_argument("--out", default="")
     args = p.parse_args(argv)
     dtype = jnp.dtype(args.dtype)
     print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}, batch {args.batch}, "
           f"{args.dtype}; ms per forward+backward (best of 3 x {args.reps}), grad error vs first form")
     results = {}
+    wanted = [w for w in args.groups.split(",") if w]
     for g, ((xs, ks), forms) in groups(args.size).items():
+        if wanted and not any(w in g for w in wanted):
+            continue
         key = jax.random.PRNGKey(0)
         kx, kk, kc = jax.random.split(key, 3)
         x = jax.random.normal(kx, (args.batch,) + xs, jnp.float32).astype(dtype)

@@ -34,6 +34,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import cyclegan_jax  # noqa: E402
+from cyclegan_jax.conv import IMPLS  # noqa: E402
 
 G_FORWARDS, D_FORWARDS = 18.0, 15.15
 
@@ -177,7 +178,7 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--ngf", type=int, default=64)
     p.add_argument("--ndf", type=int, default=64)
     p.add_argument("--remat", action="store_true")
-    p.add_argument("--conv_impl", default="auto", choices=("auto", "xla", "matmul"))
+    p.add_argument("--conv_impl", default="auto", choices=IMPLS)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--peak_tflops_float32", type=float, default=0.0,

@@ -1,9 +1,14 @@
 """The convolutions of the CycleGAN networks, in the form each backend runs fastest.
 
-On accelerators they are plain `lax.conv_general_dilated` calls after `pad2d`, whose
+On accelerators they are `lax.conv_general_dilated` calls after `pad2d`, whose
 reflect padding is one gather (`jnp.pad`'s reflect mode is a concatenate per axis, two
 copies that XLA:GPU ran at ~0.85 TB/s on an H200) with a gradient that folds the
-borders back without a scatter. XLA:CPU's generic
+borders back without a scatter. The convs from and to RGB (3 channels in or out: the
+generator's 7x7 convs, the PatchGAN's first) run as space-to-depth convs: the padded
+input cut into b x b blocks stacked along the channels, the kernel rearranged to
+match (zeros where a block offset misses it), the output blocks spread back to pixels
+(`s2d_conv`). Same parameters, same values; cuDNN runs a conv with b*b*3 channels
+far closer to its peak than one with 3 (~27 TFLOP/s in bf16 on an H200). XLA:CPU's generic
 convolution is slow for this model's shapes: few output channels (the generator's
 last 7x7 conv to 3 channels, the PatchGAN's conv to 1), transposed convolutions and
 every backward pass. On CPU we therefore express each convolution as matrix
@@ -40,18 +45,33 @@ _MAX_PATCH_ELEMENTS = 256 * 1024 * 1024
 _FEW_OUTPUTS = 16
 
 
-IMPLS = ("auto", "xla", "matmul")
+# At most this many input or output channels: the space-to-depth form ("s2d").
+_FEW_CHANNELS = 4
+
+IMPLS = ("auto", "xla", "s2d", "matmul")
 
 
-def _use_matmul_form(impl: str = "auto") -> bool:
-    """`impl`: "auto" (matmul forms on CPU, XLA's convolutions elsewhere), "xla" or "matmul".
+def _form(impl: str = "auto") -> str:
+    """The form `impl` stands for: "matmul", "s2d" (XLA's convolutions, those from and to
+    few channels by space-to-depth) or "xla"; "auto": "matmul" on CPU, else "s2d".
 
-    (On an H200 the matmul forms of the 7x7 convs from and to RGB, which cuDNN runs at
-    ~27 TFLOP/s in bf16, were still slower than cuDNN: benchmarks/layer_forms.py.)
+    (On an H200 the matmul forms of the 7x7 convs from and to RGB were slower than
+    cuDNN: benchmarks/layer_forms.py.)
     """
     if impl not in IMPLS:
         raise ValueError(f"conv_impl must be one of {IMPLS}, got {impl!r}")
-    return impl == "matmul" or (impl == "auto" and jax.default_backend() == "cpu")
+    if impl == "auto":
+        return "matmul" if jax.default_backend() == "cpu" else "s2d"
+    return impl
+
+
+def _s2d_block(kernel_shape: Sequence[int], strides: tuple[int, int]) -> int:
+    """The block size of the space-to-depth form for this conv; 0: not worth it."""
+    kh, kw, c, out = kernel_shape
+    if min(c, out) > _FEW_CHANNELS or strides[0] != strides[1] or min(kh, kw) < 4:
+        return 0
+    # 4 was the fastest block (or within 7 % of it) for all of these on an H100 (bf16, 256^2).
+    return 4 if 4 % strides[0] == 0 else strides[0]
 
 
 PAD_MODES = ("zero", "reflect")
@@ -118,21 +138,75 @@ def pad2d(x: jax.Array, padding: Padding, mode: str = "zero") -> jax.Array:
     return _jnp_pad(x, padding, mode)
 
 
+def _conv_valid(x: jax.Array, kernel: jax.Array, strides: tuple[int, int]) -> jax.Array:
+    return jax.lax.conv_general_dilated(x, kernel, strides, "VALID",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _s2d_taps(k: int, stride: int, block: int) -> np.ndarray:
+    """[t, block, block // stride, k] 0/1: input block offset t and phase p feed output
+    phase q through kernel tap i = block * t + p - stride * q (1-D)."""
+    t = (k - 1 + block - stride) // block + 1
+    taps = np.zeros((t, block, block // stride, k), np.float32)
+    for a, p, q in np.ndindex(taps.shape[:3]):
+        i = block * a + p - stride * q
+        if 0 <= i < k:
+            taps[a, p, q, i] = 1.0
+    return taps
+
+
+def s2d_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding: Padding,
+             pad_mode: str, block: int) -> jax.Array:
+    """`conv2d` as a conv over `block` x `block` blocks of the padded input stacked along
+    the channels (space-to-depth), whose output blocks are spread back to pixels.
+
+    `block` must be a multiple of both strides. Output pixel y = (block/s) Y + q reads
+    padded rows s y + i = block (Y + t) + p, so the block kernel's tap t maps input
+    phase p to output phase q through kernel row i = block t + p - s q (zero where
+    that is outside the kernel): a stride-1 conv from block^2 * c channels to
+    (block/s)^2 * out channels. Exact (each block-kernel entry is one kernel entry or 0).
+    """
+    n, h, w, c = x.shape
+    kh, kw, _, out = kernel.shape
+    (sh, sw), b = strides, block
+    if b % sh or b % sw:
+        raise ValueError(f"space-to-depth block {b} must be a multiple of the strides {strides}")
+    oh = (h + sum(padding[0]) - kh) // sh + 1
+    ow = (w + sum(padding[1]) - kw) // sw + 1
+    taps_h, taps_w = _s2d_taps(kh, sh, b), _s2d_taps(kw, sw, b)
+    (th, _, qh, _), (tw, _, qw, _) = taps_h.shape, taps_w.shape
+    block_kernel = jnp.einsum("apqi,bruj,ijco->abprcquo", taps_h.astype(kernel.dtype),
+                              taps_w.astype(kernel.dtype), kernel,
+                              precision=jax.lax.Precision.HIGHEST)
+    block_kernel = block_kernel.reshape(th, tw, b * b * c, qh * qw * out)
+    oh_blocks, ow_blocks = -(-oh // qh), -(-ow // qw)
+    x = pad2d(x, padding, pad_mode)
+    hb, wb = b * (oh_blocks + th - 1), b * (ow_blocks + tw - 1)  # rows/cols the blocks read
+    x = jnp.pad(x[:, :hb, :wb], ((0, 0), (0, max(hb - x.shape[1], 0)),
+                                 (0, max(wb - x.shape[2], 0)), (0, 0)))
+    x = x.reshape(n, hb // b, b, wb // b, b, c).transpose(0, 1, 3, 2, 4, 5)
+    y = _conv_valid(x.reshape(n, hb // b, wb // b, b * b * c), block_kernel, (1, 1))
+    y = y.reshape(n, oh_blocks, ow_blocks, qh, qw, out).transpose(0, 1, 3, 2, 4, 5)
+    return y.reshape(n, oh_blocks * qh, ow_blocks * qw, out)[:, :oh, :ow]
+
+
 def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),
            padding: Padding = ((0, 0), (0, 0)), impl: str = "auto",
            pad_mode: str = "zero") -> jax.Array:
     """NHWC input, HWIO kernel, padding `padding` of kind `pad_mode` ("zero" or "reflect");
     no bias. Same result as padding and `lax.conv_general_dilated` up to float summation
-    order; `impl` as `_use_matmul_form`."""
+    order; `impl` as `_form`."""
     if pad_mode not in PAD_MODES:
         raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
     n, h, w, c = x.shape
     kh, kw, _, out = kernel.shape
     oh = (h + sum(padding[0]) - kh) // strides[0] + 1
     ow = (w + sum(padding[1]) - kw) // strides[1] + 1
-    if not _use_matmul_form(impl) or n * oh * ow * kh * kw * c > _MAX_PATCH_ELEMENTS:
-        return jax.lax.conv_general_dilated(pad2d(x, padding, pad_mode), kernel, strides,
-                                            "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    form = _form(impl)
+    if form == "s2d" and _s2d_block(kernel.shape, strides):
+        return s2d_conv(x, kernel, strides, padding, pad_mode, _s2d_block(kernel.shape, strides))
+    if form != "matmul" or n * oh * ow * kh * kw * c > _MAX_PATCH_ELEMENTS:
+        return _conv_valid(pad2d(x, padding, pad_mode), kernel, strides)
     if out < _FEW_OUTPUTS and strides == (1, 1):
         # Every tap's output at every padded input position, [n, H, W, kh, kw, out];
         # then the shifted slices summed, first along the width, then along the height.

@@ -175,8 +175,32 @@ def test_cpu_matmul_convolutions_equal_xla_convolution(shape, kernel, strides, p
     grads = lambda impl: jax.grad(  # noqa: E731
         lambda x, k: jnp.sum(conv.conv2d(x, k, strides, padding, impl, pad_mode) ** 3),
         argnums=(0, 1))(x, k)
-    for impl in ("xla", "matmul"):
+    for impl in ("xla", "matmul", "s2d"):
         np.testing.assert_allclose(np.asarray(conv.conv2d(x, k, strides, padding, impl, pad_mode)),
                                    expected, rtol=1e-5, atol=1e-4)
-    for a, b in zip(grads("matmul"), grads("xla")):  # within float32 rounding of the largest element
+    for impl in ("matmul", "s2d"):  # within float32 rounding of the largest element
+        for a, b in zip(grads(impl), grads("xla")):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5 * float(jnp.abs(b).max()))
+
+
+@pytest.mark.parametrize("shape,kernel,strides,padding,pad_mode,block", [
+    ((2, 14, 10, 3), (7, 7, 3, 8), (1, 1), ((3, 3), (3, 3)), "reflect", 4),  # conv_in
+    ((1, 12, 10, 6), (7, 7, 6, 3), (1, 1), ((3, 3), (3, 3)), "reflect", 2),  # conv_out
+    ((1, 12, 10, 6), (7, 7, 6, 3), (1, 1), ((3, 3), (3, 3)), "reflect", 8),  # blocks past the edge
+    ((2, 10, 14, 3), (4, 4, 3, 8), (2, 2), ((1, 1), (1, 1)), "zero", 4),  # PatchGAN conv_0
+    ((1, 13, 11, 5), (3, 3, 5, 2), (1, 2), ((1, 0), (2, 1)), "zero", 2),  # uneven: crops, pads
+])
+def test_space_to_depth_conv_equals_xla_convolution(shape, kernel, strides, padding, pad_mode, block):
+    rng = np.random.default_rng(1)
+    x = jnp.asarray(rng.standard_normal(shape).astype(np.float32))
+    k = jnp.asarray(rng.standard_normal(kernel).astype(np.float32))
+    forms = {"xla": lambda x, k: conv.conv2d(x, k, strides, padding, "xla", pad_mode),
+             "s2d": lambda x, k: conv.s2d_conv(x, k, strides, padding, pad_mode, block)}
+    out = {n: f(x, k) for n, f in forms.items()}
+    np.testing.assert_allclose(np.asarray(out["s2d"]), np.asarray(out["xla"]), rtol=1e-5, atol=1e-4)
+    grads = {n: jax.grad(lambda x, k, f=f: jnp.sum(f(x, k) ** 3), argnums=(0, 1))(x, k)
+             for n, f in forms.items()}
+    for a, b in zip(grads["s2d"], grads["xla"]):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5 * float(jnp.abs(b).max()))
+    with pytest.raises(ValueError, match="multiple of the strides"):
+        conv.s2d_conv(x, k, (3, 3), padding, pad_mode, block)
