@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU figures in one call of a lent machine (about 8 minutes): which form of the
+# The GPU figures in one call of a lent machine (on an H100 ~9.5 minutes: give the call
+# the full 600 s; a 530 s call lost the float32 batch-32 row): which form of the
 # costly layers is fastest (layer_forms.py), then the train step at 256^2: bf16 at the
 # largest batch with the library's conv forms (with an XLA profile) and with plain XLA
 # convs (conv_impl=xla, the comparison), bf16 at the other batches, float32 at all.
