@@ -221,6 +221,14 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),
                       kernel.reshape(kh * kw * c, out))
 
 
+def _kernel_and_bias(module: nn.Module, kernel_shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
+    """`module`'s float32 params "kernel" (`kernel_shape`) and "bias" ([features]), cast
+    to its compute dtype."""
+    kernel = module.param("kernel", module.kernel_init, kernel_shape, jnp.float32)
+    bias = module.param("bias", module.bias_init, (module.features,), jnp.float32)
+    return kernel.astype(module.dtype), bias.astype(module.dtype)
+
+
 class Conv(nn.Module):
     """`nn.Conv` with explicit zero or reflect padding, computed by `conv2d` (same
     params: kernel, bias)."""
@@ -237,12 +245,10 @@ class Conv(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.param("kernel", self.kernel_init,
-                            tuple(self.kernel_size) + (x.shape[-1], self.features), jnp.float32)
-        bias = self.param("bias", self.bias_init, (self.features,), jnp.float32)
-        y = conv2d(x.astype(self.dtype), kernel.astype(self.dtype), tuple(self.strides),
-                   self.padding, self.impl, self.pad_mode)
-        return y + bias.astype(self.dtype)
+        kernel, bias = _kernel_and_bias(
+            self, tuple(self.kernel_size) + (x.shape[-1], self.features))
+        return conv2d(x.astype(self.dtype), kernel, tuple(self.strides), self.padding,
+                      self.impl, self.pad_mode) + bias
 
 
 def upsample2x(x: jax.Array, kernel: jax.Array, impl: str = "auto") -> jax.Array:
@@ -282,8 +288,5 @@ class UpsampleConv(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
-        kernel = self.param("kernel", self.kernel_init, (3, 3, self.features, x.shape[-1]),
-                            jnp.float32)
-        bias = self.param("bias", self.bias_init, (self.features,), jnp.float32)
-        y = upsample2x(x.astype(self.dtype), kernel.astype(self.dtype), self.impl)
-        return y + bias.astype(self.dtype)
+        kernel, bias = _kernel_and_bias(self, (3, 3, self.features, x.shape[-1]))
+        return upsample2x(x.astype(self.dtype), kernel, self.impl) + bias

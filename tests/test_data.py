@@ -50,6 +50,10 @@ def test_batches_are_a_pure_function_of_seed_and_step():
     streamed = list(zip(range(3), a.iterate(4)))
     for step, batch in streamed:
         np.testing.assert_array_equal(batch["A"], a.batch(4 + step)["A"])
+    # Each epoch's order is drawn once and kept: going back an epoch still gives its own.
+    fresh = UnalignedBatches(_Ids(7), _Ids(5), config)
+    for step in (11, 0, 11, 5):
+        np.testing.assert_array_equal(a.batch(step)["A"], fresh.batch(step)["A"])
 
 
 def test_serial_batches_pair_a_and_b_by_index():

@@ -41,11 +41,17 @@ class UnalignedBatches:
         per_host = self.batch_size // process_count
         self.host_slice = slice(process_index * per_host, (process_index + 1) * per_host)
         self._pool = concurrent.futures.ThreadPoolExecutor(num_threads)
+        self._order: tuple[int, np.ndarray] | None = None  # (epoch, its order), the last asked
 
     def _epoch_order(self, epoch: int) -> np.ndarray:
-        if self.config.serial_batches:
-            return np.arange(self.length)
-        return np.random.default_rng([self.config.seed, 7, epoch]).permutation(self.length)
+        # Drawn once per epoch, not per step (a permutation of a large dataset costs ms).
+        # One read of self._order: threads asking for other epochs may replace it meanwhile.
+        cached = self._order
+        if cached is None or cached[0] != epoch:
+            cached = (epoch, np.arange(self.length) if self.config.serial_batches else
+                      np.random.default_rng([self.config.seed, 7, epoch]).permutation(self.length))
+            self._order = cached
+        return cached[1]
 
     def _sample(self, epoch: int, position: int, item: int) -> tuple[np.ndarray, np.ndarray]:
         c = self.config
