@@ -193,7 +193,7 @@ def groups(size: int):
     lib = {
         "xla conv, gather pad": lambda x, k: conv_lib.conv2d(
             x, k, padding=((3, 3), (3, 3)), pad_mode="reflect", impl="xla"),
-        "library (space-to-depth 4)": lambda x, k: conv_lib.conv2d(
+        "space-to-depth 4 (library on GPU)": lambda x, k: conv_lib.conv2d(
             x, k, padding=((3, 3), (3, 3)), pad_mode="reflect", impl="s2d"),
         "space-to-depth 2": lambda x, k: conv_lib.s2d_conv(x, k, (1, 1), ((3, 3), (3, 3)),
                                                            "reflect", 2),
@@ -216,7 +216,7 @@ def groups(size: int):
         library = conv_lib._s2d_block(kernel_shape, st)
         forms = {"xla conv": lambda x, k: conv_lib.conv2d(x, k, st, pad, "xla")}
         for b in (2, 4):
-            name = f"space-to-depth {b}" + (" (library)" if b == library else "")
+            name = f"space-to-depth {b}" + (" (library on GPU)" if b == library else "")
             forms[name] = functools.partial(
                 lambda x, k, b: conv_lib.s2d_conv(x, k, st, pad, "zero", b), b=b)
         return forms
