@@ -3,12 +3,12 @@
 On accelerators they are `lax.conv_general_dilated` calls after `pad2d`, whose
 reflect padding is one gather (`jnp.pad`'s reflect mode is a concatenate per axis, two
 copies that XLA:GPU ran at ~0.85 TB/s on an H200) with a gradient that folds the
-borders back without a scatter. The convs from and to RGB (3 channels in or out: the
-generator's 7x7 convs, the PatchGAN's first) run as space-to-depth convs: the padded
-input cut into b x b blocks stacked along the channels, the kernel rearranged to
-match (zeros where a block offset misses it), the output blocks spread back to pixels
-(`s2d_conv`). Same parameters, same values; cuDNN runs a conv with b*b*3 channels
-far closer to its peak than one with 3 (~27 TFLOP/s in bf16 on an H200). XLA:CPU's generic
+borders back without a scatter. The convs from and to few channels (the generator's
+7x7 convs from and to RGB, the PatchGAN's first and last) run as space-to-depth convs:
+the padded input cut into 4x4 blocks stacked along the channels, the kernel rearranged
+to match (zeros where a block offset misses it), the output blocks spread back to
+pixels (`s2d_conv`). Same parameters, same values; cuDNN ran the 7x7 3-channel convs at
+~27 TFLOP/s in bf16, their space-to-depth forms 3-4x faster (H100). XLA:CPU's generic
 convolution is slow for this model's shapes: few output channels (the generator's
 last 7x7 conv to 3 channels, the PatchGAN's conv to 1), transposed convolutions and
 every backward pass. On CPU we therefore express each convolution as matrix
@@ -164,7 +164,8 @@ def s2d_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding:
     padded rows s y + i = block (Y + t) + p, so the block kernel's tap t maps input
     phase p to output phase q through kernel row i = block t + p - s q (zero where
     that is outside the kernel): a stride-1 conv from block^2 * c channels to
-    (block/s)^2 * out channels. Exact (each block-kernel entry is one kernel entry or 0).
+    (block/s)^2 * out channels. Each block-kernel entry is one kernel entry or 0, so the
+    values are the conv's up to float summation order.
     """
     n, h, w, c = x.shape
     kh, kw, _, out = kernel.shape
