@@ -33,7 +33,8 @@ from cyclegan_jax.models import InstanceNorm  # noqa: E402
 
 
 def pad_concat(y, p):
-    return jnp.pad(y, ((0, 0), (p, p), (p, p), (0, 0)), mode="reflect")
+    """jnp.pad's reflect mode (a concatenate per axis), the library's padding before."""
+    return conv_lib._jnp_pad(y, ((p, p), (p, p)), "reflect")
 
 
 def pad_gather(y, p):
@@ -105,8 +106,7 @@ norm_relu_fused.defvjp(_norm_relu_fwd, _norm_relu_bwd)
 
 
 def conv_valid(x, k):
-    return jax.lax.conv_general_dilated(x, k, (1, 1), "VALID",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    return conv_lib._conv_valid(x, k, (1, 1))
 
 
 def taps_conv(x, k, p):

@@ -204,8 +204,9 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),
     oh = (h + sum(padding[0]) - kh) // strides[0] + 1
     ow = (w + sum(padding[1]) - kw) // strides[1] + 1
     form = _form(impl)
-    if form == "s2d" and _s2d_block(kernel.shape, strides):
-        return s2d_conv(x, kernel, strides, padding, pad_mode, _s2d_block(kernel.shape, strides))
+    block = _s2d_block(kernel.shape, strides) if form == "s2d" else 0
+    if block:
+        return s2d_conv(x, kernel, strides, padding, pad_mode, block)
     if form != "matmul" or n * oh * ow * kh * kw * c > _MAX_PATCH_ELEMENTS:
         return _conv_valid(pad2d(x, padding, pad_mode), kernel, strides)
     if out < _FEW_OUTPUTS and strides == (1, 1):
