@@ -18,7 +18,10 @@ multiplications too:
   one gather (no padded copy, no per-tap slices; its gradient is one scatter-add),
   times the [kh*kw*in, out] kernel;
 - for few output channels, the input times all taps' kernels at once ([in, kh*kw*out]),
-  then the kh*kw shifted slices of that product summed.
+  then the kh*kw shifted slices of that product summed;
+- the residual blocks' stride-1 3x3 convs by Winograd's minimal filtering F(2x2, 3x3)
+  (`winograd_conv3x3`): 16 matrix products per 2x2 output pixels instead of 36, so
+  2.25x fewer multiply-adds, plus cheap additions before and after.
 The stride-2 transposed convolution (`torch.nn.ConvTranspose2d(k=3, s=2, p=1,
 output_padding=1)`) becomes a stride-1 2x2 convolution with four times the output
 channels followed by depth-to-space (sub-pixel convolution), exact on every backend.
@@ -43,6 +46,10 @@ Padding = Sequence[tuple[int, int]]
 # it saves time (very large eval images): fall back to XLA's own convolution.
 _MAX_PATCH_ELEMENTS = 256 * 1024 * 1024
 _FEW_OUTPUTS = 16
+# Winograd for float32 3x3 convs with at least this many 2x2 output tiles: below it the
+# 16 small matrix products run slower than one im2col product (res conv fwd+bwd on the
+# 2-core CPU: 64 tiles 12.2 vs 8.9 ms; 128 tiles 12.6 vs 16.2; 256 tiles 21 vs 32).
+_WINOGRAD_MIN_TILES = 128
 
 
 # At most this many input or output channels: the space-to-depth form ("s2d").
@@ -191,6 +198,56 @@ def s2d_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding:
     return y.reshape(n, oh_blocks * qh, ow_blocks * qw, out)[:, :oh, :ow]
 
 
+# Winograd F(2, 3) (Lavin & Gray 2016), one axis at a time: B^T, G and A^T.
+def _winograd_input(d0, d1, d2, d3):
+    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+
+
+def _winograd_kernel(g0, g1, g2):
+    return g0, (g0 + g1 + g2) * 0.5, (g0 - g1 + g2) * 0.5, g2
+
+
+def _winograd_output(m0, m1, m2, m3):
+    return m0 + m1 + m2, m1 - m2 - m3
+
+
+def _winograd_tiles(x: jax.Array, axis: int) -> tuple[jax.Array, ...]:
+    """`_winograd_input` over the overlapping 4-wide tiles at stride 2 along `axis`
+    (length 2 t + 2): 4 arrays of length t, read as even and odd strided slices."""
+    even = jax.lax.slice_in_dim(x, 0, None, 2, axis)
+    odd = jax.lax.slice_in_dim(x, 1, None, 2, axis)
+    first, last = (lambda a: jax.lax.slice_in_dim(a, 0, a.shape[axis] - 1, axis=axis),
+                   lambda a: jax.lax.slice_in_dim(a, 1, None, axis=axis))
+    return _winograd_input(first(even), first(odd), last(even), last(odd))
+
+
+def winograd_conv3x3(x: jax.Array, kernel: jax.Array, padding: Padding,
+                     pad_mode: str = "zero") -> jax.Array:
+    """Stride-1 3x3 `conv2d` by Winograd's F(2x2, 3x3): same values up to float rounding.
+
+    Each 2x2 block of output pixels reads a 4x4 tile of the padded input d and is
+    A^T [(G g G^T) * (B^T d B)] A: the tiles transformed by additions, then, for each
+    of the 16 tile positions, the tiles times that position's transformed kernel (one
+    batched matrix product [16, tiles, in] x [16, in, out]), then additions back to
+    2x2 outputs. 16 multiply-adds per 4 outputs and channel pair instead of 36.
+    """
+    n, h, w, c = x.shape
+    out = kernel.shape[-1]
+    oh, ow = h + sum(padding[0]) - 2, w + sum(padding[1]) - 2
+    th, tw = -(-oh // 2), -(-ow // 2)
+    x = pad2d(x, padding, pad_mode)
+    x = jnp.pad(x, ((0, 0), (0, 2 * th + 2 - x.shape[1]), (0, 2 * tw + 2 - x.shape[2]), (0, 0)))
+    tiles = jnp.stack([b for a in _winograd_tiles(x, 1) for b in _winograd_tiles(a, 2)])
+    k_rows = _winograd_kernel(kernel[0], kernel[1], kernel[2])
+    k_all = jnp.stack([b for a in k_rows for b in _winograd_kernel(a[0], a[1], a[2])])
+    m = jnp.einsum("etc,eco->eto", tiles.reshape(16, n * th * tw, c), k_all)
+    m = m.reshape(4, 4, n, th, tw, out)
+    rows = _winograd_output(m[0], m[1], m[2], m[3])  # 2 x [4, n, th, tw, out]
+    y = jnp.stack([jnp.stack(_winograd_output(r[0], r[1], r[2], r[3]), axis=3) for r in rows],
+                  axis=2)  # [n, th, 2, tw, 2, out]
+    return y.reshape(n, 2 * th, 2 * tw, out)[:, :oh, :ow]
+
+
 def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),
            padding: Padding = ((0, 0), (0, 0)), impl: str = "auto",
            pad_mode: str = "zero") -> jax.Array:
@@ -209,6 +266,9 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),
         return s2d_conv(x, kernel, strides, padding, pad_mode, block)
     if form != "matmul" or n * oh * ow * kh * kw * c > _MAX_PATCH_ELEMENTS:
         return _conv_valid(pad2d(x, padding, pad_mode), kernel, strides)
+    if ((kh, kw) == (3, 3) and strides == (1, 1) and min(c, out) >= _FEW_OUTPUTS
+            and x.dtype == jnp.float32 and n * -(-oh // 2) * -(-ow // 2) >= _WINOGRAD_MIN_TILES):
+        return winograd_conv3x3(x, kernel, padding, pad_mode)
     if out < _FEW_OUTPUTS and strides == (1, 1):
         # Every tap's output at every padded input position, [n, H, W, kh, kw, out];
         # then the shifted slices summed, first along the width, then along the height.

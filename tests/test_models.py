@@ -35,6 +35,39 @@ def test_affine_norm_adds_scale_and_shift_only():
     assert affine - plain == 2 * (8 + 16 + 32 + 12 * 32 + 16 + 8)
 
 
+@pytest.mark.parametrize("shape,padding,pad_mode", [
+    ((2, 9, 11, 5), ((1, 1), (1, 1)), "reflect"),  # residual block conv, odd sizes: cropped tiles
+    ((1, 8, 8, 4), ((1, 1), (1, 1)), "zero"),
+    ((1, 7, 10, 3), ((0, 1), (2, 0)), "zero"),  # uneven padding
+])
+def test_winograd_conv_equals_xla_convolution(shape, padding, pad_mode):
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(rng.standard_normal(shape).astype(np.float32))
+    k = jnp.asarray(rng.standard_normal((3, 3, shape[-1], 6)).astype(np.float32))
+    forms = {"xla": lambda x, k: conv.conv2d(x, k, (1, 1), padding, "xla", pad_mode),
+             "winograd": lambda x, k: conv.winograd_conv3x3(x, k, padding, pad_mode)}
+    out = {n: f(x, k) for n, f in forms.items()}
+    np.testing.assert_allclose(np.asarray(out["winograd"]), np.asarray(out["xla"]),
+                               rtol=1e-5, atol=1e-4)
+    grads = {n: jax.grad(lambda x, k, f=f: jnp.sum(f(x, k) ** 3), argnums=(0, 1))(x, k)
+             for n, f in forms.items()}
+    for a, b in zip(grads["winograd"], grads["xla"]):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5 * float(jnp.abs(b).max()))
+
+
+def test_cpu_matmul_form_takes_winograd_for_many_tiles_only():
+    rng = np.random.default_rng(3)
+    k = jnp.asarray(rng.standard_normal((3, 3, 16, 16)).astype(np.float32))
+    pad = ((1, 1), (1, 1))
+    for size, winograd in ((22, False), (24, True)):  # 121 and 144 2x2 tiles
+        x = jnp.asarray(rng.standard_normal((1, size, size, 16)).astype(np.float32))
+        y = conv.conv2d(x, k, (1, 1), pad, "matmul", "reflect")
+        assert np.array_equal(y, conv.winograd_conv3x3(x, k, pad, "reflect")) == winograd
+        np.testing.assert_allclose(np.asarray(y), np.asarray(conv.conv2d(x, k, (1, 1), pad, "xla",
+                                                                         "reflect")),
+                                   rtol=1e-5, atol=1e-4)
+
+
 @pytest.mark.parametrize("name", ["generator_ngf8_6blocks.npz", "generator_ngf8_6blocks_affine.npz"])
 def test_generator_matches_official_output(name):
     npz = helpers.fixture(name)
