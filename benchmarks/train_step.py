@@ -30,10 +30,10 @@ from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import cyclegan_jax  # noqa: E402  (first: it sets malloc up before other libraries' threads)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-import cyclegan_jax  # noqa: E402
 from cyclegan_jax.conv import IMPLS  # noqa: E402
 
 G_FORWARDS, D_FORWARDS = 18.0, 15.15
