@@ -187,6 +187,8 @@ def groups(size: int):
         "fused norm, gather pad": lambda x, k: conv_valid(pad_gather(norm_relu_fused(x), 1), k),
         "library (conv2d)": lambda x, k: conv_lib.conv2d(
             norm_relu_ref(x), k, padding=((1, 1), (1, 1)), pad_mode="reflect"),
+        "Winograd F(2,3) (library on CPU)": lambda x, k: conv_lib.winograd_conv3x3(
+            norm_relu_ref(x), k, ((1, 1), (1, 1)), "reflect"),
         "zero pad in conv (wrong; floor)": lambda x, k: conv_lib.conv2d(
             norm_relu_ref(x), k, padding=((1, 1), (1, 1)), impl="xla"),
     }
