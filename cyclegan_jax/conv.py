@@ -46,10 +46,13 @@ Padding = Sequence[tuple[int, int]]
 # it saves time (very large eval images): fall back to XLA's own convolution.
 _MAX_PATCH_ELEMENTS = 256 * 1024 * 1024
 _FEW_OUTPUTS = 16
-# Winograd for float32 3x3 convs with at least this many 2x2 output tiles: below it the
-# 16 small matrix products run slower than one im2col product (res conv fwd+bwd on the
-# 2-core CPU: 64 tiles 12.2 vs 8.9 ms; 128 tiles 12.6 vs 16.2; 256 tiles 21 vs 32).
+# Winograd for float32 3x3 convs with at least this many 2x2 output tiles and channels:
+# below them the 16 small matrix products run no faster than one im2col product (res
+# conv fwd+bwd on the 2-core CPU, 256 channels: 64 tiles 12.2 vs 8.9 ms, 128 tiles 12.6
+# vs 16.2, 256 tiles 21 vs 32; 64 channels at 128 or 256 tiles: 2.0 vs 1.6-2.1, 3.2-4.3
+# vs 3.4-3.7; 128 channels: 5.4-6.2 vs 5.6-7.0, 9.2-10.0 vs 10.4-12.0).
 _WINOGRAD_MIN_TILES = 128
+_WINOGRAD_MIN_CHANNELS = 128
 
 
 # At most this many input or output channels: the space-to-depth form ("s2d").
@@ -266,7 +269,7 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),
         return s2d_conv(x, kernel, strides, padding, pad_mode, block)
     if form != "matmul" or n * oh * ow * kh * kw * c > _MAX_PATCH_ELEMENTS:
         return _conv_valid(pad2d(x, padding, pad_mode), kernel, strides)
-    if ((kh, kw) == (3, 3) and strides == (1, 1) and min(c, out) >= _FEW_OUTPUTS
+    if ((kh, kw) == (3, 3) and strides == (1, 1) and min(c, out) >= _WINOGRAD_MIN_CHANNELS
             and x.dtype == jnp.float32 and n * -(-oh // 2) * -(-ow // 2) >= _WINOGRAD_MIN_TILES):
         return winograd_conv3x3(x, kernel, padding, pad_mode)
     if out < _FEW_OUTPUTS and strides == (1, 1):

@@ -55,12 +55,13 @@ def test_winograd_conv_equals_xla_convolution(shape, padding, pad_mode):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5 * float(jnp.abs(b).max()))
 
 
-def test_cpu_matmul_form_takes_winograd_for_many_tiles_only():
+def test_cpu_matmul_form_takes_winograd_for_many_tiles_and_channels_only():
     rng = np.random.default_rng(3)
-    k = jnp.asarray(rng.standard_normal((3, 3, 16, 16)).astype(np.float32))
     pad = ((1, 1), (1, 1))
-    for size, winograd in ((22, False), (24, True)):  # 121 and 144 2x2 tiles
-        x = jnp.asarray(rng.standard_normal((1, size, size, 16)).astype(np.float32))
+    # 121 and 144 2x2 tiles of 128 channels; 144 tiles of 64 channels.
+    for size, channels, winograd in ((22, 128, False), (24, 128, True), (24, 64, False)):
+        k = jnp.asarray(rng.standard_normal((3, 3, channels, channels)).astype(np.float32))
+        x = jnp.asarray(rng.standard_normal((1, size, size, channels)).astype(np.float32))
         y = conv.conv2d(x, k, (1, 1), pad, "matmul", "reflect")
         assert np.array_equal(y, conv.winograd_conv3x3(x, k, pad, "reflect")) == winograd
         np.testing.assert_allclose(np.asarray(y), np.asarray(conv.conv2d(x, k, (1, 1), pad, "xla",
