@@ -55,15 +55,13 @@ def generator_loss(g_params: dict, d_params: dict, real_A: jax.Array, real_B: ja
     if hparams.lambda_identity > 0:  # idt_A = G_A(real_B), idt_B = G_B(real_A)
         images["fake_B"], images["idt_A"] = run_pair("G_A", real_A, real_B)
         images["fake_A"], images["idt_B"] = run_pair("G_B", real_B, real_A)
-    else:
-        images["fake_B"], images["fake_A"] = run("G_A", real_A), run("G_B", real_B)
-    images["rec_A"] = run("G_B", images["fake_B"])
-    images["rec_B"] = run("G_A", images["fake_A"])
-    if hparams.lambda_identity > 0:
         terms["idt_A"] = l1(images["idt_A"], real_B) * hparams.lambda_B * hparams.lambda_identity
         terms["idt_B"] = l1(images["idt_B"], real_A) * hparams.lambda_A * hparams.lambda_identity
     else:
+        images["fake_B"], images["fake_A"] = run("G_A", real_A), run("G_B", real_B)
         terms["idt_A"] = terms["idt_B"] = jnp.zeros((), jnp.float32)
+    images["rec_A"] = run("G_B", images["fake_B"])
+    images["rec_B"] = run("G_A", images["fake_A"])
     terms["G_A"] = gan_loss(judge("D_A", images["fake_B"]), True, hparams.gan_mode)
     terms["G_B"] = gan_loss(judge("D_B", images["fake_A"]), True, hparams.gan_mode)
     terms["cycle_A"] = l1(images["rec_A"], real_A) * hparams.lambda_A
