@@ -158,6 +158,36 @@ def test_instance_norm_matches_numpy_biased_variance():
     np.testing.assert_allclose(np.asarray(y), (x - mean) / np.sqrt(var + 1e-5), atol=1e-5)
 
 
+@pytest.mark.parametrize("offset", [0.0, 5000.0])
+def test_one_pass_moments_and_gradients_match_two_pass(offset):
+    # bfloat16 activations take one pass; shifted by a pixel, the float32 sums stay exact
+    # enough even with a mean 125x the spread (unshifted, the variance is off by ~1e-3).
+    rng = np.random.default_rng(2)
+    x = (rng.standard_normal((2, 64, 64, 3)) * 40 + offset).astype(np.float32)
+    mean, var = models.moments(jnp.asarray(x), one_pass=True)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(np.asarray(mean), x64.mean((1, 2), keepdims=True), rtol=1e-6,
+                               atol=1e-4)
+    np.testing.assert_allclose(np.asarray(var), x64.var((1, 2), keepdims=True), rtol=1e-5)
+    w = jnp.asarray(rng.standard_normal(x.shape).astype(np.float32))
+
+    def loss(x, one_pass):
+        m, v = models.moments(x, one_pass)
+        return jnp.sum(w * (x - m) * jax.lax.rsqrt(v + 1e-5))
+
+    ours, ref = (jax.grad(loss)(jnp.asarray(x), p) for p in (True, False))
+    np.testing.assert_allclose(np.asarray(ours), np.asarray(ref), rtol=1e-3, atol=1e-5)
+    assert np.abs(np.asarray(ref)).max() > 1e-2  # a gradient that is not ~0
+
+
+def test_bfloat16_instance_norm_matches_float32():
+    x = np.random.default_rng(3).standard_normal((2, 16, 16, 4)).astype(np.float32) * 2 + 3
+    y16 = models.InstanceNorm(dtype=jnp.bfloat16).apply({}, jnp.asarray(x, jnp.bfloat16))
+    y32 = models.InstanceNorm().apply({}, jnp.asarray(jnp.asarray(x, jnp.bfloat16), jnp.float32))
+    assert y16.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(y16, np.float32), np.asarray(y32), atol=2e-2)
+
+
 def test_init_is_official_normal_002_with_zero_bias():
     net = models.ResnetGenerator(ngf=64, n_blocks=9)
     params = jax.jit(net.init)(jax.random.key(0), jnp.zeros((1, 16, 16, 3)))["params"]
