@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The GPU figures in one call of a lent machine (on an H100 ~9.5 minutes: give the call
-# the full 600 s; a 530 s call lost the float32 batch-32 row): which form of the
-# costly layers is fastest (layer_forms.py), then the train step at 256^2: bf16 at the
-# largest batch with the library's conv forms (with an XLA profile) and with plain XLA
-# convs (conv_impl=xla, the comparison), bf16 at the other batches, float32 at all.
+# The GPU figures in one call of a lent machine (~7.5 minutes on an H100 by estimate, with
+# rows compiling in 45-55 s; give the call 570 s or more; every row's JSON is written as
+# soon as it is measured).
+# The residual conv with the instance-norm forms (layer_forms.py), then the train step
+# at 256^2: bf16 at BIG with the library's forms (with an XLA profile) and with
+# two-pass norm statistics (the form before, the comparison), bf16 at the smaller
+# batches, float32 at all, then bf16 at twice BIG.
 # Results land in $OUT: log.txt, layer_forms.json, step_*.json, traces.tgz (the
 # optimized HLO and a 3-step XSpace of the profiled row, for TensorBoard/XProf).
 #   OUT=/tmp/gpu bash benchmarks/gpu_256.sh
@@ -15,7 +17,8 @@ export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/gpu_256}
 SIZE=${SIZE:-256}
 BATCHES=${BATCHES:-1,8,32}
-LAYER_GROUPS=${LAYER_GROUPS:-conv_in,conv_out,PatchGAN}
+LAYER_GROUPS=${LAYER_GROUPS:-res}
+LAYER_FORMS=${LAYER_FORMS:-library (conv2d),two-pass,fused,floor}
 EXTRA=${EXTRA:-}
 BIG=${BATCHES##*,}
 mkdir -p "$OUT/traces"
@@ -28,11 +31,12 @@ step() {  # step NAME ARGS...: one train_step.py run writing $OUT/step_NAME.json
 {
   nvidia-smi --query-gpu=name,clocks.max.sm,power.limit --format=csv 2>/dev/null
   python3 benchmarks/layer_forms.py --batch="$BIG" --size="$SIZE" --reps=10 \
-    --groups="$LAYER_GROUPS" --out="$OUT/layer_forms.json"
+    --groups="$LAYER_GROUPS" --forms="$LAYER_FORMS" --out="$OUT/layer_forms.json"
   step bf16_big --dtypes=bfloat16 --batch_sizes="$BIG" --trace_dir="$OUT/traces"
-  step bf16_big_xla --dtypes=bfloat16 --batch_sizes="$BIG" --conv_impl=xla
+  tar czf "$OUT/traces.tgz" -C "$OUT" traces && rm -r "$OUT/traces"
+  step bf16_big_two_pass --dtypes=bfloat16 --batch_sizes="$BIG" --two_pass_norm
   step bf16 --dtypes=bfloat16 --batch_sizes="${BATCHES%,*}"
   step f32 --dtypes=float32 --batch_sizes="$BATCHES"
+  step bf16_double --dtypes=bfloat16 --batch_sizes="$((2 * BIG))"
 } 2>&1 | grep --line-buffered -v "cuda_timer.cc\|DeprecationWarning: builtin type\|op = dict(ev.stats)" \
   | tee "$OUT/log.txt"
-tar czf "$OUT/traces.tgz" -C "$OUT" traces && rm -r "$OUT/traces"

@@ -9,7 +9,8 @@ concatenate per axis), the 7x7 convolutions from and to 3 channels (cuDNN ran th
 loss and gradients in several forms, checks each against the first (relative error of
 the gradients) and times it. What the library does is the "library" form; the others
 are the alternatives measured (figures: benchmarks/results/h200_train_step_256_gather_pad.json,
-h100_train_step_256_s2d.json). `--groups=conv_in,PatchGAN` runs only the groups named.
+h100_train_step_256_s2d.json, h100_train_step_256_one_pass.json). `--groups=conv_in,PatchGAN`
+runs only the groups named, `--forms=library,two-pass` only the forms named.
 Needs only jax, flax and numpy.
 """
 
@@ -29,7 +30,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cyclegan_jax import conv as conv_lib  # noqa: E402
-from cyclegan_jax.models import InstanceNorm  # noqa: E402
+from cyclegan_jax.models import InstanceNorm, moments  # noqa: E402
 
 
 def pad_concat(y, p):
@@ -71,7 +72,15 @@ def pad_select(y, p):
 
 
 def norm_relu_ref(x):
+    """The library's instance norm and ReLU (statistics in one pass for bfloat16)."""
     return jax.nn.relu(InstanceNorm(dtype=x.dtype).apply({}, x))
+
+
+def norm_relu_two_pass(x):
+    """Instance norm with two-pass statistics (the library's form before for bfloat16)."""
+    xf = x.astype(jnp.float32)
+    mean, var = moments(xf, one_pass=False)
+    return jax.nn.relu((xf - mean) * jax.lax.rsqrt(var + 1e-5)).astype(x.dtype)
 
 
 @jax.custom_vjp
@@ -185,6 +194,7 @@ def groups(size: int):
         "gather pad, scatter bwd": lambda x, k: conv_valid(pad_gather_autodiff(norm_relu_ref(x), 1), k),
         "select pad": lambda x, k: conv_valid(pad_select(norm_relu_ref(x), 1), k),
         "fused norm, gather pad": lambda x, k: conv_valid(pad_gather(norm_relu_fused(x), 1), k),
+        "two-pass norm, gather pad": lambda x, k: conv_valid(pad_gather(norm_relu_two_pass(x), 1), k),
         "library (conv2d)": lambda x, k: conv_lib.conv2d(
             norm_relu_ref(x), k, padding=((1, 1), (1, 1)), pad_mode="reflect"),
         "Winograd F(2,3) (library on CPU)": lambda x, k: conv_lib.winograd_conv3x3(
@@ -256,6 +266,8 @@ def main(argv=None) -> dict:
     p.add_argument("--reps", type=int, default=10)
     p.add_argument("--groups", default="", help="only the groups whose name contains one of "
                    "these comma-separated words (default: all)")
+    p.add_argument("--forms", default="", help="only the forms whose name contains one of "
+                   "these comma-separated words (default: all; the first form is the reference)")
     p.add_argument("--out", default="")
     args = p.parse_args(argv)
     dtype = jnp.dtype(args.dtype)
@@ -272,7 +284,10 @@ def main(argv=None) -> dict:
         k = (0.05 * jax.random.normal(kk, ks, jnp.float32)).astype(dtype)
         print(f"== {g}")
         ref = None
+        picked = [w for w in args.forms.split(",") if w]
         for name, f in forms.items():
+            if picked and not any(w in name for w in picked):
+                continue
             def loss(x, k, f=f):
                 y = f(x, k).astype(jnp.float32)
                 w = jax.random.normal(kc, y.shape[1:], jnp.float32)  # fixed, not zeros

@@ -34,6 +34,7 @@ import cyclegan_jax  # noqa: E402  (first: it sets malloc up before other librar
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
+from cyclegan_jax import models  # noqa: E402
 from cyclegan_jax.conv import IMPLS  # noqa: E402
 
 G_FORWARDS, D_FORWARDS = 18.0, 15.15
@@ -158,7 +159,7 @@ def bench_one(args, size: int, batch: int, dtype: str) -> dict:
     stats = jax.devices()[0].memory_stats() or {}
     return {
         "size": size, "batch": batch, "dtype": dtype, "remat": args.remat,
-        "conv_impl": args.conv_impl,
+        "conv_impl": args.conv_impl, "norm_stats": "two-pass" if args.two_pass_norm else "library",
         "compile_s": round(compile_s, 2), "ms_per_step": round(ms, 2),
         "ms_min": round(min(times) * 1e3, 2), "images_per_s": round(batch / (ms / 1e3), 2),
         "gflop_per_image": round(flops / 1e9, 1), "tflops": round(tflops, 3),
@@ -179,6 +180,9 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--ndf", type=int, default=64)
     p.add_argument("--remat", action="store_true")
     p.add_argument("--conv_impl", default="auto", choices=IMPLS)
+    p.add_argument("--two_pass_norm", action="store_true",
+                   help="instance-norm statistics in two passes for every dtype (the form "
+                        "before bfloat16 took one pass; for comparison)")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--peak_tflops_float32", type=float, default=0.0,
@@ -190,11 +194,14 @@ def main(argv=None) -> list[dict]:
                    help="per row: write the optimized HLO and a 3-step profiler trace (XSpace, "
                         "for TensorBoard/XProf) here and print the most expensive ops")
     args = p.parse_args(argv)
+    if args.two_pass_norm:
+        models.ONE_PASS_DTYPES = ()
     device = jax.devices()[0]
     print(f"device: {device.device_kind} ({jax.default_backend()}), jax {jax.__version__}; "
           f"peak source: {args.peak_source or 'none given'}")
-    cols = ("size", "batch", "dtype", "remat", "conv_impl", "compile_s", "ms_per_step", "images_per_s",
-            "gflop_per_image", "tflops", "mfu", "xla_gflop_per_step", "process_peak_mem_gib")
+    cols = ("size", "batch", "dtype", "remat", "conv_impl", "norm_stats", "compile_s", "ms_per_step",
+            "images_per_s", "gflop_per_image", "tflops", "mfu", "xla_gflop_per_step",
+            "process_peak_mem_gib")
     print(" | ".join(cols))
     rows = []
     for dtype in args.dtypes.split(","):
