@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
 # The GPU figures in one call of a lent machine (~7.5 minutes on an H100 by estimate, with
 # rows compiling in 45-55 s; give the call 570 s or more; every row's JSON is written as
-# soon as it is measured).
-# The residual conv with the instance-norm forms (layer_forms.py), then the train step
-# at 256^2: bf16 at BIG with the library's forms (with an XLA profile) and with
-# two-pass norm statistics (the form before, the comparison), bf16 at the smaller
-# batches, float32 at all, then bf16 at twice BIG.
+# soon as it is measured). Forms of the strided and transposed convs not yet measured on
+# a GPU (layer_forms.py), then the train step at 256^2: bf16 at BIG (with an XLA
+# profile), bf16 at the smaller batches, float32 at all, then bf16 at twice BIG.
+# (benchmarks/train_step.py --two_pass_norm adds the norm statistics before, for comparison.)
 # Results land in $OUT: log.txt, layer_forms.json, step_*.json, traces.tgz (the
 # optimized HLO and a 3-step XSpace of the profiled row, for TensorBoard/XProf).
 #   OUT=/tmp/gpu bash benchmarks/gpu_256.sh
@@ -17,8 +16,8 @@ export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/gpu_256}
 SIZE=${SIZE:-256}
 BATCHES=${BATCHES:-1,8,32}
-LAYER_GROUPS=${LAYER_GROUPS:-res}
-LAYER_FORMS=${LAYER_FORMS:-library (conv2d),two-pass,fused,floor}
+LAYER_GROUPS=${LAYER_GROUPS:-up_,conv_1,down_0}
+LAYER_FORMS=${LAYER_FORMS:-}
 EXTRA=${EXTRA:-}
 BIG=${BATCHES##*,}
 mkdir -p "$OUT/traces"
@@ -34,7 +33,6 @@ step() {  # step NAME ARGS...: one train_step.py run writing $OUT/step_NAME.json
     --groups="$LAYER_GROUPS" --forms="$LAYER_FORMS" --out="$OUT/layer_forms.json"
   step bf16_big --dtypes=bfloat16 --batch_sizes="$BIG" --trace_dir="$OUT/traces"
   tar czf "$OUT/traces.tgz" -C "$OUT" traces && rm -r "$OUT/traces"
-  step bf16_big_two_pass --dtypes=bfloat16 --batch_sizes="$BIG" --two_pass_norm
   step bf16 --dtypes=bfloat16 --batch_sizes="${BATCHES%,*}"
   step f32 --dtypes=float32 --batch_sizes="$BATCHES"
   step bf16_double --dtypes=bfloat16 --batch_sizes="$((2 * BIG))"

@@ -118,6 +118,14 @@ def conv_valid(x, k):
     return conv_lib._conv_valid(x, k, (1, 1))
 
 
+def transposed_conv_dilated(x, k):
+    """`ConvTranspose2d(k=3, s=2, p=1, output_padding=1)` as XLA's input-dilated conv of
+    the flipped kernel (no zero taps; the library's sub-pixel conv has 16 taps for 9)."""
+    flipped = k[::-1, ::-1].transpose(0, 1, 3, 2)
+    return jax.lax.conv_general_dilated(x, flipped, (1, 1), ((1, 2), (1, 2)), lhs_dilation=(2, 2),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
 def taps_conv(x, k, p):
     """Reflect-padded stride-1 conv with few outputs: x times every tap's kernel at once,
     then the kh*kw shifted slices summed in float32."""
@@ -223,25 +231,37 @@ def groups(size: int):
                 "channels 3->8": lambda x, k: conv_valid(pad_concat(x, 3),
                                                          pad_channels(k, 3, 8))[..., :3]}
 
-    def patchgan(kernel_shape: tuple, stride: int) -> dict:
+    def zero_padded(kernel_shape: tuple, stride: int) -> dict:
+        """Forms of a conv with zero padding 1 (the PatchGAN's, the generator's down convs)."""
         st, pad = (stride, stride), ((1, 1), (1, 1))
         library = conv_lib._s2d_block(kernel_shape, st)
-        forms = {"xla conv": lambda x, k: conv_lib.conv2d(x, k, st, pad, "xla")}
+        forms = {"xla conv" + ("" if library else " (library on GPU)"):
+                 lambda x, k: conv_lib.conv2d(x, k, st, pad, "xla")}
         for b in (2, 4):
             name = f"space-to-depth {b}" + (" (library on GPU)" if b == library else "")
             forms[name] = functools.partial(
                 lambda x, k, b: conv_lib.s2d_conv(x, k, st, pad, "zero", b), b=b)
         return forms
 
+    up = {"sub-pixel conv (library)": lambda x, k: conv_lib.upsample2x(x, k),
+          "input-dilated conv": transposed_conv_dilated}
     s8 = size // 8 - 1
     return {
         f"res conv 3x3 256->256 at {s4}^2 with norm+relu+pad": (((s4, s4, 256), (3, 3, 256, 256)), res),
         f"conv_in 7x7 3->64 at {size}^2": (((size, size, 3), (7, 7, 3, 64)), conv_in),
         f"conv_out 7x7 64->3 at {size}^2": (((size, size, 64), (7, 7, 64, 3)), conv_out),
         f"PatchGAN conv_0 4x4/2 3->64 at {size}^2": (((size, size, 3), (4, 4, 3, 64)),
-                                                     patchgan((4, 4, 3, 64), 2)),
+                                                     zero_padded((4, 4, 3, 64), 2)),
+        f"PatchGAN conv_1 4x4/2 64->128 at {size // 2}^2": (((size // 2, size // 2, 64),
+                                                             (4, 4, 64, 128)),
+                                                            zero_padded((4, 4, 64, 128), 2)),
         f"PatchGAN conv_out 4x4 512->1 at {s8}^2": (((s8, s8, 512), (4, 4, 512, 1)),
-                                                    patchgan((4, 4, 512, 1), 1)),
+                                                    zero_padded((4, 4, 512, 1), 1)),
+        f"down_0 3x3/2 64->128 at {size}^2": (((size, size, 64), (3, 3, 64, 128)),
+                                              zero_padded((3, 3, 64, 128), 2)),
+        f"up_1 transposed 3x3/2 128->64 at {size // 2}^2": (((size // 2, size // 2, 128),
+                                                             (3, 3, 64, 128)), up),
+        f"up_0 transposed 3x3/2 256->128 at {s4}^2": (((s4, s4, 256), (3, 3, 128, 256)), up),
     }
 
 
