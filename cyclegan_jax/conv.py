@@ -166,7 +166,7 @@ def _s2d_taps(k: int, stride: int, block: int) -> np.ndarray:
 
 
 def s2d_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding: Padding,
-             pad_mode: str, block: int) -> jax.Array:
+             pad_mode: str, block: int, bias: jax.Array | None = None) -> jax.Array:
     """`conv2d` as a conv over `block` x `block` blocks of the padded input stacked along
     the channels (space-to-depth), whose output blocks are spread back to pixels.
 
@@ -175,7 +175,10 @@ def s2d_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding:
     phase p to output phase q through kernel row i = block t + p - s q (zero where
     that is outside the kernel): a stride-1 conv from block^2 * c channels to
     (block/s)^2 * out channels. Each block-kernel entry is one kernel entry or 0, so the
-    values are the conv's up to float summation order.
+    values are the conv's up to float summation order. `bias` ([out]) is added to each
+    output block's channels before the blocks are spread back, so that XLA gives cuDNN
+    a bias vector (added after the transpose, it became a broadcast as large as the
+    output, written and read again at every call: an H100 profile).
     """
     n, h, w, c = x.shape
     kh, kw, _, out = kernel.shape
@@ -197,6 +200,8 @@ def s2d_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding:
                                  (0, max(wb - x.shape[2], 0)), (0, 0)))
     x = x.reshape(n, hb // b, b, wb // b, b, c).transpose(0, 1, 3, 2, 4, 5)
     y = _conv_valid(x.reshape(n, hb // b, wb // b, b * b * c), block_kernel, (1, 1))
+    if bias is not None:  # block channels are (output phase row, phase col, channel)
+        y = y + jnp.tile(bias, qh * qw)
     y = y.reshape(n, oh_blocks, ow_blocks, qh, qw, out).transpose(0, 1, 3, 2, 4, 5)
     return y.reshape(n, oh_blocks * qh, ow_blocks * qw, out)[:, :oh, :ow]
 
@@ -253,20 +258,27 @@ def winograd_conv3x3(x: jax.Array, kernel: jax.Array, padding: Padding,
 
 def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),
            padding: Padding = ((0, 0), (0, 0)), impl: str = "auto",
-           pad_mode: str = "zero") -> jax.Array:
-    """NHWC input, HWIO kernel, padding `padding` of kind `pad_mode` ("zero" or "reflect");
-    no bias. Same result as padding and `lax.conv_general_dilated` up to float summation
-    order; `impl` as `_form`."""
+           pad_mode: str = "zero", bias: jax.Array | None = None) -> jax.Array:
+    """NHWC input, HWIO kernel, padding `padding` of kind `pad_mode` ("zero" or "reflect"),
+    plus `bias` ([out]) if given. Same result as padding and `lax.conv_general_dilated`
+    (and adding the bias) up to float summation order; `impl` as `_form`."""
     if pad_mode not in PAD_MODES:
         raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
+    form = _form(impl)
+    block = _s2d_block(kernel.shape, strides) if form == "s2d" else 0
+    if block:
+        return s2d_conv(x, kernel, strides, padding, pad_mode, block, bias)
+    y = _conv_in_form(x, kernel, strides, padding, form, pad_mode)
+    return y if bias is None else y + bias
+
+
+def _conv_in_form(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding: Padding,
+                  form: str, pad_mode: str) -> jax.Array:
+    """`conv2d` without bias in `form` "matmul" or "xla"."""
     n, h, w, c = x.shape
     kh, kw, _, out = kernel.shape
     oh = (h + sum(padding[0]) - kh) // strides[0] + 1
     ow = (w + sum(padding[1]) - kw) // strides[1] + 1
-    form = _form(impl)
-    block = _s2d_block(kernel.shape, strides) if form == "s2d" else 0
-    if block:
-        return s2d_conv(x, kernel, strides, padding, pad_mode, block)
     if form != "matmul" or n * oh * ow * kh * kw * c > _MAX_PATCH_ELEMENTS:
         return _conv_valid(pad2d(x, padding, pad_mode), kernel, strides)
     if ((kh, kw) == (3, 3) and strides == (1, 1) and min(c, out) >= _WINOGRAD_MIN_CHANNELS
@@ -313,11 +325,14 @@ class Conv(nn.Module):
         kernel, bias = _kernel_and_bias(
             self, tuple(self.kernel_size) + (x.shape[-1], self.features))
         return conv2d(x.astype(self.dtype), kernel, tuple(self.strides), self.padding,
-                      self.impl, self.pad_mode) + bias
+                      self.impl, self.pad_mode, bias)
 
 
-def upsample2x(x: jax.Array, kernel: jax.Array, impl: str = "auto") -> jax.Array:
-    """`torch.nn.ConvTranspose2d(k=3, stride=2, padding=1, output_padding=1)`, no bias.
+def upsample2x(x: jax.Array, kernel: jax.Array, impl: str = "auto",
+               bias: jax.Array | None = None) -> jax.Array:
+    """`torch.nn.ConvTranspose2d(k=3, stride=2, padding=1, output_padding=1)`, plus `bias`
+    ([out]) if given: added to the sub-pixel conv's output (every phase's channels) before
+    depth-to-space, where XLA fuses it into the conv (see `s2d_conv`).
 
     `kernel` is [3, 3, out, in] (the torch weight `.transpose(2, 3, 1, 0)`, as
     `nn.ConvTranspose(transpose_kernel=True)` holds it). In 1-D the transposed conv
@@ -336,7 +351,8 @@ def upsample2x(x: jax.Array, kernel: jax.Array, impl: str = "auto") -> jax.Array
     sub_kernel = jnp.einsum("dai,ebj,ijoc->decabo", select.astype(kernel.dtype),
                             select.astype(kernel.dtype), kernel,
                             precision=jax.lax.Precision.HIGHEST).reshape(2, 2, c, 4 * out)
-    y = conv2d(x, sub_kernel, (1, 1), ((0, 1), (0, 1)), impl)  # [n, h, w, (a, b, out)]
+    y = conv2d(x, sub_kernel, (1, 1), ((0, 1), (0, 1)), impl,  # [n, h, w, (a, b, out)]
+               bias=None if bias is None else jnp.tile(bias, 4))
     y = y.reshape(n, h, w, 2, 2, out).transpose(0, 1, 3, 2, 4, 5)
     return y.reshape(n, 2 * h, 2 * w, out)
 
@@ -354,4 +370,4 @@ class UpsampleConv(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kernel, bias = _kernel_and_bias(self, (3, 3, self.features, x.shape[-1]))
-        return upsample2x(x.astype(self.dtype), kernel, self.impl) + bias
+        return upsample2x(x.astype(self.dtype), kernel, self.impl, bias)

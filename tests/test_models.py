@@ -258,13 +258,42 @@ def test_space_to_depth_conv_equals_xla_convolution(shape, kernel, strides, padd
     rng = np.random.default_rng(1)
     x = jnp.asarray(rng.standard_normal(shape).astype(np.float32))
     k = jnp.asarray(rng.standard_normal(kernel).astype(np.float32))
-    forms = {"xla": lambda x, k: conv.conv2d(x, k, strides, padding, "xla", pad_mode),
-             "s2d": lambda x, k: conv.s2d_conv(x, k, strides, padding, pad_mode, block)}
-    out = {n: f(x, k) for n, f in forms.items()}
+    b = jnp.asarray(rng.standard_normal(kernel[-1]).astype(np.float32))
+    forms = {"xla": lambda x, k, b: conv.conv2d(x, k, strides, padding, "xla", pad_mode) + b,
+             "s2d": lambda x, k, b: conv.s2d_conv(x, k, strides, padding, pad_mode, block, b)}
+    out = {n: f(x, k, b) for n, f in forms.items()}
     np.testing.assert_allclose(np.asarray(out["s2d"]), np.asarray(out["xla"]), rtol=1e-5, atol=1e-4)
-    grads = {n: jax.grad(lambda x, k, f=f: jnp.sum(f(x, k) ** 3), argnums=(0, 1))(x, k)
+    grads = {n: jax.grad(lambda x, k, b, f=f: jnp.sum(f(x, k, b) ** 3), argnums=(0, 1, 2))(x, k, b)
              for n, f in forms.items()}
     for a, b in zip(grads["s2d"], grads["xla"]):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5 * float(jnp.abs(b).max()))
     with pytest.raises(ValueError, match="multiple of the strides"):
         conv.s2d_conv(x, k, (3, 3), padding, pad_mode, block)
+
+
+def test_bias_is_added_in_the_convs_own_output_layout():
+    # Added after the space-to-depth or sub-pixel form's transpose, the bias became a
+    # broadcast as large as the output that cuDNN read as a side input (H100 profile);
+    # added to the conv's output, it is a per-channel vector. Same values either way.
+    rng = np.random.default_rng(4)
+    x = jnp.asarray(rng.standard_normal((2, 16, 12, 3)).astype(np.float32))
+    k = jnp.asarray(rng.standard_normal((7, 7, 3, 8)).astype(np.float32))
+    b = jnp.asarray(rng.standard_normal(8).astype(np.float32))
+    pad = ((3, 3), (3, 3))
+    for impl in ("s2d", "matmul", "xla"):
+        np.testing.assert_array_equal(
+            np.asarray(conv.conv2d(x, k, (1, 1), pad, impl, "reflect", b)),
+            np.asarray(conv.conv2d(x, k, (1, 1), pad, impl, "reflect") + b))
+    jaxpr = jax.make_jaxpr(lambda x, k, b: conv.conv2d(x, k, (1, 1), pad, "s2d", "reflect", b))(x, k, b)
+    adds = [e.outvars[0].aval.shape for e in jaxpr.jaxpr.eqns if e.primitive.name == "add"]
+    assert adds == [(2, 4, 3, 16 * 8)], adds  # [n, blocks, blocks, 4x4 phases x channels]
+
+    up_x = jnp.asarray(rng.standard_normal((2, 5, 6, 4)).astype(np.float32))
+    up_k = jnp.asarray(rng.standard_normal((3, 3, 3, 4)).astype(np.float32))
+    up_b = jnp.asarray(rng.standard_normal(3).astype(np.float32))
+    for impl in ("xla", "matmul"):
+        np.testing.assert_array_equal(np.asarray(conv.upsample2x(up_x, up_k, impl, up_b)),
+                                      np.asarray(conv.upsample2x(up_x, up_k, impl) + up_b))
+    jaxpr = jax.make_jaxpr(lambda x, k, b: conv.upsample2x(x, k, "xla", b))(up_x, up_k, up_b)
+    adds = [e.outvars[0].aval.shape for e in jaxpr.jaxpr.eqns if e.primitive.name == "add"]
+    assert adds == [(2, 5, 6, 4 * 3)], adds  # [n, h, w, 2x2 phases x channels]
