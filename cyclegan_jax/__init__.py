@@ -6,8 +6,9 @@ Public entry points:
   translate(params, images) -> images               one generator, any image size
   load_params(workdir) -> params                     the newest checkpoint of a run
 
-Importing it first keeps the host memory XLA:CPU frees after each step for the next
-(`host_memory.keep_freed_host_memory`; CYCLEGAN_JAX_KEEP_HOST_MEMORY=0 turns it off).
+Where JAX runs on the CPU only, importing it first keeps the host memory XLA:CPU frees
+after each step for the next (`host_memory.keep_freed_host_memory`;
+CYCLEGAN_JAX_KEEP_HOST_MEMORY=0 turns it off).
 """
 
 from cyclegan_jax.host_memory import keep_freed_host_memory
