@@ -274,7 +274,8 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),
 
 def _conv_in_form(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding: Padding,
                   form: str, pad_mode: str) -> jax.Array:
-    """`conv2d` without bias in `form` "matmul" or "xla"."""
+    """`conv2d` without bias in `form`: the matmul forms for "matmul", else XLA's conv
+    (also for "s2d" convs that `_s2d_block` leaves alone)."""
     n, h, w, c = x.shape
     kh, kw, _, out = kernel.shape
     oh = (h + sum(padding[0]) - kh) // strides[0] + 1
