@@ -357,10 +357,42 @@ def upsample2x(x: jax.Array, kernel: jax.Array, impl: str = "auto",
     sub_kernel = jnp.einsum("dai,ebj,ijoc->decabo", select.astype(kernel.dtype),
                             select.astype(kernel.dtype), kernel,
                             precision=jax.lax.Precision.HIGHEST).reshape(2, 2, c, 4 * out)
+    if _form(impl) == "matmul" and n * h * w * 4 * c <= _MAX_PATCH_ELEMENTS:
+        y = _sub_pixel_matmuls(x, sub_kernel.reshape(2, 2, c, 2, 2, out))
+        return y if bias is None else y + bias
     y = conv2d(x, sub_kernel, (1, 1), ((0, 1), (0, 1)), impl,  # [n, h, w, (a, b, out)]
                bias=None if bias is None else jnp.tile(bias, 4))
     y = y.reshape(n, h, w, 2, 2, out).transpose(0, 1, 3, 2, 4, 5)
     return y.reshape(n, 2 * h, 2 * w, out)
+
+
+# The 2x2 window offsets (d, e) in the order `_sub_pixel_matmuls` stacks them, and the
+# contiguous run of them each output phase (a, b) reads: (0, 0) one, (0, 1) and (1, 0)
+# two, (1, 1) all four.
+_SUB_PIXEL_OFFSETS = ((1, 0), (0, 0), (0, 1), (1, 1))
+_SUB_PIXEL_READS = {(0, 0): slice(1, 2), (0, 1): slice(1, 3), (1, 0): slice(0, 2),
+                    (1, 1): slice(0, 4)}
+
+
+def _sub_pixel_matmuls(x: jax.Array, sub_kernel: jax.Array) -> jax.Array:
+    """The sub-pixel conv of `upsample2x` as one matrix product per output phase.
+
+    `sub_kernel` is [d, e, in, a, b, out]. Phase (a, b) reads only the window offsets
+    where the transposed conv has a tap, so the products do the transposed conv's 9
+    multiply-adds per input pixel and channel pair, not the 2x2 conv's 16 (its other
+    blocks are zeros).
+    """
+    n, h, w, c = x.shape
+    xp = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
+    windows = jnp.stack([xp[:, d:d + h, e:e + w] for d, e in _SUB_PIXEL_OFFSETS], axis=3)
+    windows = windows.reshape(n * h * w, 4, c)
+    phases = {}
+    for (a, b), reads in _SUB_PIXEL_READS.items():
+        k = jnp.stack([sub_kernel[d, e, :, a, b] for d, e in _SUB_PIXEL_OFFSETS[reads]])
+        phases[a, b] = (windows[:, reads].reshape(n * h * w, -1)
+                        @ k.reshape(-1, k.shape[-1])).reshape(n, h, w, -1)
+    y = jnp.stack([jnp.stack([phases[a, 0], phases[a, 1]], axis=3) for a in (0, 1)], axis=2)
+    return y.reshape(n, 2 * h, 2 * w, y.shape[-1])
 
 
 class UpsampleConv(nn.Module):

@@ -126,6 +126,19 @@ def test_transposed_conv_matches_pytorch_and_same_padding_does_not(impl):
     assert np.abs(out_same - ref).max() > 0.1  # ... wrong values
 
 
+def test_cpu_upsample_multiplies_only_where_the_transposed_conv_has_taps():
+    # The sub-pixel 2x2 conv's kernel is 7/16 zeros; on CPU each output phase reads only
+    # the window offsets it has taps for: 9 multiply-adds per input pixel and channel
+    # pair, as the transposed conv, instead of 16.
+    n, h, w, c, out = 2, 5, 7, 4, 3
+    x, k = jnp.zeros((n, h, w, c)), jnp.zeros((3, 3, out, c))
+    jaxpr = jax.make_jaxpr(lambda x, k: conv.upsample2x(x, k, "matmul"))(x, k)
+    macs = sum(np.prod(e.outvars[0].aval.shape) * e.invars[0].aval.shape[-1]
+               for e in jaxpr.jaxpr.eqns if e.primitive.name == "dot_general"
+               and e.invars[0].aval.shape[0] == n * h * w)
+    assert macs == 9 * n * h * w * c * out
+
+
 def test_reflect_pad_matches_reflection_pad2d():
     x = np.arange(2 * 4 * 5 * 1, dtype=np.float32).reshape(2, 4, 5, 1)
     out = np.asarray(conv.pad2d(jnp.asarray(x), ((2, 2), (2, 2)), "reflect"))
