@@ -24,7 +24,9 @@ multiplications too:
   2.25x fewer multiply-adds, plus cheap additions before and after.
 The stride-2 transposed convolution (`torch.nn.ConvTranspose2d(k=3, s=2, p=1,
 output_padding=1)`) becomes a stride-1 2x2 convolution with four times the output
-channels followed by depth-to-space (sub-pixel convolution), exact on every backend.
+channels followed by depth-to-space (sub-pixel convolution), exact on every backend;
+on CPU one matrix product per output phase, over only the window offsets that phase
+has taps for (9 multiply-adds per input pixel and channel pair instead of 16).
 
 The modules keep the parameter names, shapes and initialisation of `nn.Conv` and
 `nn.ConvTranspose(transpose_kernel=True)`, so checkpoints and the PyTorch importer
