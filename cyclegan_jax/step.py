@@ -8,6 +8,7 @@ discriminator update on this iteration's pre-update fakes drawn through the pool
 from __future__ import annotations
 
 import functools
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +18,19 @@ from cyclegan_jax.losses import discriminator_gan_loss, gan_loss, l1
 from cyclegan_jax.state import HParams, TrainState, learning_rate
 
 METRIC_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
+
+
+def _paired(net: Callable[[jax.Array], jax.Array], x: jax.Array,
+            y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(net(x), net(y)) from one call of `net` on x and y interleaved (x_0, y_0, x_1, ...:
+    each device's samples stay on it).
+
+    Every layer of these networks is per sample, so the values are those of two calls,
+    and the matrix products twice as tall run closer to the machine's peak.
+    """
+    xy = net(jnp.stack([x, y], axis=1).reshape((-1,) + x.shape[1:]))
+    xy = xy.reshape((x.shape[0], 2) + xy.shape[1:])
+    return xy[:, 0], xy[:, 1]
 
 
 def generator_loss(g_params: dict, d_params: dict, real_A: jax.Array, real_B: jax.Array,
@@ -40,21 +54,13 @@ def generator_loss(g_params: dict, d_params: dict, real_A: jax.Array, real_B: ja
         rngs = {"dropout": next(keys)} if hparams.use_dropout else None
         return getattr(hparams, name).apply({"params": g_params[name]}, x, train=True, rngs=rngs)
 
-    def run_pair(name, x, y):
-        # One call on x and y interleaved (x_0, y_0, x_1, ...: each device's samples stay
-        # on it): every layer is per sample, so the values are those of two calls, and
-        # the matrix products twice as tall run closer to the machine's peak.
-        xy = run(name, jnp.stack([x, y], axis=1).reshape((-1,) + x.shape[1:]))
-        xy = xy.reshape((x.shape[0], 2) + xy.shape[1:])
-        return xy[:, 0], xy[:, 1]
-
     def judge(name, x):
         return getattr(hparams, name).apply({"params": d_params[name]}, x)
 
     images, terms = {}, {}
     if hparams.lambda_identity > 0:  # idt_A = G_A(real_B), idt_B = G_B(real_A)
-        images["fake_B"], images["idt_A"] = run_pair("G_A", real_A, real_B)
-        images["fake_A"], images["idt_B"] = run_pair("G_B", real_B, real_A)
+        images["fake_B"], images["idt_A"] = _paired(functools.partial(run, "G_A"), real_A, real_B)
+        images["fake_A"], images["idt_B"] = _paired(functools.partial(run, "G_B"), real_B, real_A)
         terms["idt_A"] = l1(images["idt_A"], real_B) * hparams.lambda_B * hparams.lambda_identity
         terms["idt_B"] = l1(images["idt_B"], real_A) * hparams.lambda_A * hparams.lambda_identity
     else:
@@ -74,15 +80,14 @@ def discriminator_loss(d_params: dict, real_A: jax.Array, real_B: jax.Array,
     """loss_D_A + loss_D_B of `backward_D_A`/`backward_D_B` (each already x 0.5).
 
     `fake_A`/`fake_B` are the (pooled) fakes. D_A judges real B against fake B; D_B
-    judges real A against fake A. Returns (sum, {"D_A", "D_B"}).
+    judges real A against fake A, each in one call on both batches (`_paired`).
+    Returns (sum, {"D_A", "D_B"}).
     """
-    def judge(name, x):
-        return getattr(hparams, name).apply({"params": d_params[name]}, x)
+    def judge(name, real, fake):
+        net = functools.partial(getattr(hparams, name).apply, {"params": d_params[name]})
+        return discriminator_gan_loss(*_paired(net, real, fake), hparams.gan_mode)
 
-    terms = {
-        "D_A": discriminator_gan_loss(judge("D_A", real_B), judge("D_A", fake_B), hparams.gan_mode),
-        "D_B": discriminator_gan_loss(judge("D_B", real_A), judge("D_B", fake_A), hparams.gan_mode),
-    }
+    terms = {"D_A": judge("D_A", real_B, fake_B), "D_B": judge("D_B", real_A, fake_A)}
     return terms["D_A"] + terms["D_B"], terms
 
 
