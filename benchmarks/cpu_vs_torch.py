@@ -1,0 +1,148 @@
+"""Our CPU train step against the PyTorch restatement, their steps alternated in time.
+
+pip install torch==2.13.0 && python benchmarks/cpu_vs_torch.py --sizes=64,128 --pairs=10
+
+This machine's speed can drift by 20 % within minutes, so two benchmark processes run
+one after the other compare two different machines. Here each side runs in its own
+worker process (its own threads and malloc settings, as `train_step.py` and
+`torch_reference_step.py` run them), both are compiled and warmed up, and then they
+take turns: one step of torch then one of ours, ours then torch, and so on, each step
+timed in its worker. The figure is the median of the per-pair ratios ours / torch,
+beside each side's median step. Same model and work as those two benchmarks
+(ResNet-9, ngf 64, PatchGAN, batch 1, float32); torch with `--threads` threads,
+XLA:CPU with its defaults (all cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# Pause before each timed step, so that the other side's idle threads have stopped
+# spinning.
+_PAUSE_S = 0.2
+
+
+def _ours(size: int):
+    """A function running one warmed-up train step of ours at `size`^2."""
+    sys.path.insert(0, os.path.dirname(_HERE))
+    import cyclegan_jax  # first: it sets malloc up before other libraries' threads
+    import jax
+    import numpy as np
+    from train_step import config_for
+
+    args = argparse.Namespace(ngf=64, ndf=64, netG="resnet_9blocks", remat=False,
+                              conv_impl="auto")
+    state = cyclegan_jax.create_train_state(config_for(args, size, 1, "float32"), 0)
+    rng = np.random.default_rng(0)
+    batch = {k: jax.device_put(rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32))
+             for k in "AB"}
+    step = cyclegan_jax.train_step.lower(state, batch).compile()
+
+    def run():
+        nonlocal state
+        state, metrics = step(state, batch)
+        jax.block_until_ready(metrics)
+    return run
+
+
+def _torch(size: int, threads: int):
+    """A function running one iteration of the PyTorch restatement at `size`^2."""
+    import torch
+    from torch_reference_step import Iteration
+
+    torch.manual_seed(0)
+    torch.set_num_threads(threads)
+    iteration = Iteration()
+    A, B = torch.rand(1, 3, size, size) * 2 - 1, torch.rand(1, 3, size, size) * 2 - 1
+    return lambda: iteration(A, B)
+
+
+def worker(side: str, size: int, threads: int, warmup: int) -> None:
+    """Sets one side up, says "ready", then runs and times a step per "step" line."""
+    run = _ours(size) if side == "ours" else _torch(size, threads)
+    for _ in range(warmup):
+        run()
+    print("ready", flush=True)
+    for _ in sys.stdin:
+        t = time.perf_counter()
+        run()
+        print(f"{(time.perf_counter() - t) * 1e3:.2f}", flush=True)
+
+
+class _Worker:
+    def __init__(self, side: str, size: int, threads: int, warmup: int):
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.abspath(__file__), f"--worker={side}", f"--sizes={size}",
+             f"--threads={threads}", f"--warmup={warmup}"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            raise RuntimeError(f"the {side} worker at {size}^2 failed (said {line!r}); "
+                               "its error is printed above")
+
+    def step_ms(self) -> float:
+        self.proc.stdin.write("step\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def compare(size: int, pairs: int, threads: int, warmup: int) -> dict:
+    """Alternated timing of both steps at `size`^2: ms medians and per-pair ratios."""
+    workers = {side: _Worker(side, size, threads, warmup) for side in ("torch", "ours")}
+    times = {"ours": [], "torch": []}
+    try:
+        for i in range(pairs):
+            for side in (("torch", "ours") if i % 2 == 0 else ("ours", "torch")):
+                time.sleep(_PAUSE_S)
+                times[side].append(workers[side].step_ms())
+    finally:
+        for w in workers.values():
+            w.close()
+    ratios = [o / t for o, t in zip(times["ours"], times["torch"])]
+    return {"size": size, "pairs": pairs,
+            "ours_ms": round(statistics.median(times["ours"]), 1),
+            "torch_ms": round(statistics.median(times["torch"]), 1),
+            "median_ratio": round(statistics.median(ratios), 3),
+            "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3),
+            "ours_all_ms": times["ours"], "torch_all_ms": times["torch"]}
+
+
+def main(argv=None) -> list[dict]:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="64,128")
+    p.add_argument("--pairs", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="torch's intra-op threads")
+    p.add_argument("--out", default="", help="write the results as JSON here")
+    p.add_argument("--worker", choices=("ours", "torch"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        return worker(args.worker, int(args.sizes), args.threads, args.warmup)
+    print(f"torch with {args.threads} threads; each side in its own process, steps alternated")
+    print("size | pairs | ours ms (median) | torch ms (median) | ours/torch (median of pairs) | min-max")
+    rows = []
+    for size in map(int, args.sizes.split(",")):
+        r = compare(size, args.pairs, args.threads, args.warmup)
+        rows.append(r)
+        print(f"{size} | {r['pairs']} | {r['ours_ms']:.0f} | {r['torch_ms']:.0f} | "
+              f"{r['median_ratio']:.3f} | {r['ratio_min']:.2f}-{r['ratio_max']:.2f}", flush=True)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"threads": args.threads, "rows": rows}, f, indent=1)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
