@@ -25,8 +25,9 @@ def _paired(net: Callable[[jax.Array], jax.Array], x: jax.Array,
     """(net(x), net(y)) from one call of `net` on x and y interleaved (x_0, y_0, x_1, ...:
     each device's samples stay on it).
 
-    Every layer of these networks is per sample, so the values are those of two calls,
-    and the matrix products twice as tall run closer to the machine's peak.
+    Every layer of these networks is per sample, so the values are those of two calls up
+    to float rounding (the matrix products may sum in another order), and the products
+    twice as tall run closer to the machine's peak.
     """
     xy = net(jnp.stack([x, y], axis=1).reshape((-1,) + x.shape[1:]))
     xy = xy.reshape((x.shape[0], 2) + xy.shape[1:])
