@@ -23,7 +23,6 @@ import subprocess
 import sys
 import time
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
 # Pause before each timed step, so that the other side's idle threads have stopped
 # spinning.
 _PAUSE_S = 0.2
@@ -31,18 +30,14 @@ _PAUSE_S = 0.2
 
 def _ours(size: int):
     """A function running one warmed-up train step of ours at `size`^2."""
-    sys.path.insert(0, os.path.dirname(_HERE))
-    import cyclegan_jax  # first: it sets malloc up before other libraries' threads
+    from train_step import step_inputs  # imports cyclegan_jax first (its malloc set-up)
+
+    import cyclegan_jax
     import jax
-    import numpy as np
-    from train_step import config_for
 
     args = argparse.Namespace(ngf=64, ndf=64, netG="resnet_9blocks", remat=False,
                               conv_impl="auto")
-    state = cyclegan_jax.create_train_state(config_for(args, size, 1, "float32"), 0)
-    rng = np.random.default_rng(0)
-    batch = {k: jax.device_put(rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32))
-             for k in "AB"}
+    state, batch = step_inputs(args, size, 1, "float32")
     step = cyclegan_jax.train_step.lower(state, batch).compile()
 
     def run():
@@ -129,7 +124,8 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--worker", choices=("ours", "torch"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
-        return worker(args.worker, int(args.sizes), args.threads, args.warmup)
+        worker(args.worker, int(args.sizes), args.threads, args.warmup)
+        return []
     print(f"torch with {args.threads} threads; each side in its own process, steps alternated")
     print("size | pairs | ours ms (median) | torch ms (median) | ours/torch (median of pairs) | min-max")
     rows = []

@@ -123,12 +123,17 @@ def trace_steps(step, state, batch_arrays, steps: int, xplane_out: str):
     return state
 
 
-def bench_one(args, size: int, batch: int, dtype: str) -> dict:
-    config = config_for(args, size, batch, dtype)
-    state = cyclegan_jax.create_train_state(config, 0)
+def step_inputs(args, size: int, batch: int, dtype: str) -> tuple:
+    """A fresh train state (seed 0) and a random batch {"A", "B"} in [-1, 1] on the device."""
+    state = cyclegan_jax.create_train_state(config_for(args, size, batch, dtype), 0)
     rng = np.random.default_rng(0)
     batch_arrays = {k: jax.device_put(rng.uniform(-1, 1, (batch, size, size, 3)).astype(np.float32))
                     for k in "AB"}
+    return state, batch_arrays
+
+
+def bench_one(args, size: int, batch: int, dtype: str) -> dict:
+    state, batch_arrays = step_inputs(args, size, batch, dtype)
     t0 = time.perf_counter()
     compiled = cyclegan_jax.train_step.lower(state, batch_arrays).compile()
     compile_s = time.perf_counter() - t0
