@@ -1,0 +1,57 @@
+"""The benchmarks run from their README commands and count FLOPs as the reference does."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests import helpers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+import train_step as bench  # noqa: E402  (benchmarks/train_step.py)
+
+
+@pytest.mark.parametrize("size,generator,discriminator,iteration", [
+    (64, 6.19, 0.35, 116.7), (128, 24.78, 1.51, 468.8), (256, 99.10, 6.29, 1879.2)])
+def test_analytic_flops_are_the_reference_table(size, generator, discriminator, iteration):
+    # reference §12: one forward of each default network and one image-iteration, GFLOP.
+    assert round(2 * bench.generator_macs(size, 64, 9) / 1e9, 2) == generator
+    assert round(2 * bench.discriminator_macs(size, 64, 3) / 1e9, 2) == discriminator
+    assert round(bench.iteration_flops(size, 64, 9, 64, 3) / 1e9, 1) == iteration
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", script), *args],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT,
+                          env={**os.environ, **helpers.FAST_COMPILE_ENV})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def test_train_step_benchmark_prints_its_table_and_writes_json(tmp_path):
+    out = tmp_path / "step.json"
+    proc = _run("train_step.py", "--sizes=32", "--ngf=8", "--ndf=8", "--netG=resnet_6blocks",
+                "--steps=2", "--warmup=1", "--peak_tflops_float32=0.5", f"--out={out}")
+    (row,) = json.loads(out.read_text())["rows"]
+    assert (row["size"], row["batch"], row["dtype"]) == (32, 1, "float32")
+    assert row["ms_per_step"] > 0 and row["compile_s"] > 0
+    assert row["gflop_per_image"] == round(bench.iteration_flops(32, 8, 6, 8, 3) / 1e9, 1)
+    assert row["images_per_s"] == pytest.approx(1e3 / row["ms_per_step"], rel=1e-3)
+    tflops = bench.iteration_flops(32, 8, 6, 8, 3) / (row["ms_per_step"] / 1e3) / 1e12
+    assert row["mfu"] == pytest.approx(tflops / 0.5, abs=1e-4)  # against the given peak
+    table = [line for line in proc.stdout.splitlines() if re.match(r"32 \| 1 \| float32 \|", line)]
+    assert len(table) == 1 and str(row["ms_per_step"]) in table[0]
+
+
+def test_input_pipeline_benchmark_prints_pairs_per_second():
+    proc = _run("input_pipeline.py", "--sizes=72:64", "--batches=4", "--threads=1")
+    (row,) = [line for line in proc.stdout.splitlines() if line.startswith("72 -> 64 |")]
+    pairs_per_s, ms_per_batch = (float(x) for x in row.split("|")[1:3])
+    assert pairs_per_s > 0 and ms_per_batch > 0
+    assert pairs_per_s == pytest.approx(8 / (ms_per_batch / 1e3), rel=0.05)  # batch 8
