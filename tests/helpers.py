@@ -8,7 +8,8 @@ import numpy as np
 
 from configs import default
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository
+FIXTURES = os.path.join(ROOT, "tests", "fixtures")
 NETS = ("G_A", "G_B", "D_A", "D_B")
 
 

@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from tests import helpers
+from tests.helpers import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import train_step as bench  # noqa: E402  (benchmarks/train_step.py)
 
@@ -41,17 +41,20 @@ def test_train_step_benchmark_prints_its_table_and_writes_json(tmp_path):
     (row,) = json.loads(out.read_text())["rows"]
     assert (row["size"], row["batch"], row["dtype"]) == (32, 1, "float32")
     assert row["ms_per_step"] > 0 and row["compile_s"] > 0
-    assert row["gflop_per_image"] == round(bench.iteration_flops(32, 8, 6, 8, 3) / 1e9, 1)
+    flops = bench.iteration_flops(32, 8, 6, 8, 3)
+    assert row["gflop_per_image"] == round(flops / 1e9, 1)
     assert row["images_per_s"] == pytest.approx(1e3 / row["ms_per_step"], rel=1e-3)
-    tflops = bench.iteration_flops(32, 8, 6, 8, 3) / (row["ms_per_step"] / 1e3) / 1e12
+    tflops = flops / (row["ms_per_step"] / 1e3) / 1e12
     assert row["mfu"] == pytest.approx(tflops / 0.5, abs=1e-4)  # against the given peak
     table = [line for line in proc.stdout.splitlines() if re.match(r"32 \| 1 \| float32 \|", line)]
     assert len(table) == 1 and str(row["ms_per_step"]) in table[0]
 
 
 def test_input_pipeline_benchmark_prints_pairs_per_second():
-    proc = _run("input_pipeline.py", "--sizes=72:64", "--batches=4", "--threads=1")
+    batch = 8
+    proc = _run("input_pipeline.py", "--sizes=72:64", f"--batch_size={batch}", "--batches=4",
+                "--threads=1")
     (row,) = [line for line in proc.stdout.splitlines() if line.startswith("72 -> 64 |")]
     pairs_per_s, ms_per_batch = (float(x) for x in row.split("|")[1:3])
     assert pairs_per_s > 0 and ms_per_batch > 0
-    assert pairs_per_s == pytest.approx(8 / (ms_per_batch / 1e3), rel=0.05)  # batch 8
+    assert pairs_per_s == pytest.approx(batch / (ms_per_batch / 1e3), rel=0.05)

@@ -17,8 +17,8 @@ from cyclegan_jax.data.sources import FolderSource
 from cyclegan_jax.errors import UserError
 from cyclegan_jax.inference import float_to_uint8
 from tests import helpers
+from tests.helpers import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OFFICIAL = os.path.join(helpers.FIXTURES, "official_checkpoint_ngf8")
 GENERATOR = os.path.join(helpers.FIXTURES, "generator_ngf8_6blocks.pth")
 

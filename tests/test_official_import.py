@@ -17,8 +17,8 @@ from cyclegan_jax.checkpointing import Checkpoints
 from cyclegan_jax.errors import UserError
 from cyclegan_jax.step import METRIC_NAMES
 from tests import helpers
+from tests.helpers import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OFFICIAL = os.path.join(helpers.FIXTURES, "official_checkpoint_ngf8")
 
 

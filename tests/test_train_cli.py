@@ -15,9 +15,9 @@ import cyclegan_jax
 from cyclegan_jax import training
 from cyclegan_jax.checkpointing import Checkpoints
 from tests import helpers
+from tests.helpers import ROOT
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "tests", "tiny_train_config.py")
 LONG = ["--config.n_epochs=10", "--config.n_epochs_decay=10", "--config.checkpoint_every=5",
         "--config.log_every=5", "--config.sample_every=1000"]
