@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The GPU figures in one call of a lent machine (~7.5 minutes on an H100 by estimate, with
 # rows compiling in 45-55 s; give the call 570 s or more; every row's JSON is written as
-# soon as it is measured). Forms of the strided and transposed convs not yet measured on
-# a GPU (layer_forms.py), then the train step at 256^2: bf16 at BIG (with an XLA
-# profile), bf16 at the smaller batches, float32 at all, then bf16 at twice BIG.
+# soon as it is measured). The rows that decide the bf16 MFU target come first, so that a
+# call cut short still has them: the train step at 256^2 in bf16 at BIG (with an XLA
+# profile) and at twice BIG; then the forms of the strided and transposed convs not yet
+# measured on a GPU (layer_forms.py); then bf16 at the smaller batches and float32 at all.
 # (benchmarks/train_step.py --two_pass_norm adds the norm statistics before, for comparison.)
 # Results land in $OUT: log.txt, layer_forms.json, step_*.json, traces.tgz (the
 # optimized HLO and a 3-step XSpace of the profiled row, for TensorBoard/XProf).
@@ -29,12 +30,12 @@ step() {  # step NAME ARGS...: one train_step.py run writing $OUT/step_NAME.json
 }
 {
   nvidia-smi --query-gpu=name,clocks.max.sm,power.limit --format=csv 2>/dev/null
-  python3 benchmarks/layer_forms.py --batch="$BIG" --size="$SIZE" --reps=10 \
-    --groups="$LAYER_GROUPS" --forms="$LAYER_FORMS" --out="$OUT/layer_forms.json"
   step bf16_big --dtypes=bfloat16 --batch_sizes="$BIG" --trace_dir="$OUT/traces"
   tar czf "$OUT/traces.tgz" -C "$OUT" traces && rm -r "$OUT/traces"
+  step bf16_double --dtypes=bfloat16 --batch_sizes="$((2 * BIG))"
+  python3 benchmarks/layer_forms.py --batch="$BIG" --size="$SIZE" --reps=10 \
+    --groups="$LAYER_GROUPS" --forms="$LAYER_FORMS" --out="$OUT/layer_forms.json"
   step bf16 --dtypes=bfloat16 --batch_sizes="${BATCHES%,*}"
   step f32 --dtypes=float32 --batch_sizes="$BATCHES"
-  step bf16_double --dtypes=bfloat16 --batch_sizes="$((2 * BIG))"
 } 2>&1 | grep --line-buffered -v "cuda_timer.cc\|DeprecationWarning: builtin type\|op = dict(ev.stats)" \
   | tee "$OUT/log.txt"
