@@ -30,14 +30,12 @@ _PAUSE_S = 0.2
 
 def _ours(size: int):
     """A function running one warmed-up train step of ours at `size`^2."""
-    from train_step import step_inputs  # imports cyclegan_jax first (its malloc set-up)
+    from train_step import parse_args, step_inputs  # imports cyclegan_jax first (malloc)
 
     import cyclegan_jax
     import jax
 
-    args = argparse.Namespace(ngf=64, ndf=64, netG="resnet_9blocks", remat=False,
-                              conv_impl="auto")
-    state, batch = step_inputs(args, size, 1, "float32")
+    state, batch = step_inputs(parse_args([]), size, 1, "float32")
     step = cyclegan_jax.train_step.lower(state, batch).compile()
 
     def run():

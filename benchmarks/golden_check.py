@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import os
 import sys
-from types import SimpleNamespace
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import cyclegan_jax  # noqa: E402
 from cyclegan_jax.torch_import import params_from_state_dict  # noqa: E402
+from train_step import config_for, parse_args  # noqa: E402
 
 NETS = ("G_A", "G_B", "D_A", "D_B")
 
@@ -28,13 +29,9 @@ def main() -> None:
     npz = np.load(os.path.join(ROOT, "tests", "fixtures", "train_two_steps_ngf8.npz"))
     batch = {k: npz[f"step1/{k}_nchw"].transpose(0, 2, 3, 1) for k in "AB"}
     print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}")
+    model_args = parse_args(["--ngf=8", "--ndf=8", "--netG=resnet_6blocks"])  # the fixture's
     for dtype in ("float32", "bfloat16"):
-        config = SimpleNamespace(
-            ngf=8, ndf=8, netG="resnet_6blocks", netD="basic", n_layers_D=3, norm="instance",
-            no_dropout=True, input_nc=3, output_nc=3, gan_mode="lsgan", lambda_A=10.0,
-            lambda_B=10.0, lambda_identity=0.5, pool_size=50, lr=2e-4, beta1=0.5, n_epochs=100,
-            n_epochs_decay=100, epoch_count=1, steps_per_epoch=10, crop_size=64, dtype=dtype,
-            remat=False)
+        config = config_for(model_args, 64, 1, dtype)
         state = cyclegan_jax.create_train_state(config, 0)
         state = state.replace(params={
             n: params_from_state_dict({k[len(f"before/{n}/"):]: npz[k] for k in npz.files

@@ -175,7 +175,9 @@ def bench_one(args, size: int, batch: int, dtype: str) -> dict:
     }
 
 
-def main(argv=None) -> list[dict]:
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line's options (`argv`; None: sys.argv), for `main` and the other
+    benchmarks, which take the model options' defaults from here."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="64")
     p.add_argument("--batch_sizes", default="1")
@@ -198,7 +200,11 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--trace_dir", default="",
                    help="per row: write the optimized HLO and a 3-step profiler trace (XSpace, "
                         "for TensorBoard/XProf) here and print the most expensive ops")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> list[dict]:
+    args = parse_args(argv)
     if args.two_pass_norm:
         models.ONE_PASS_DTYPES = ()
     device = jax.devices()[0]
