@@ -33,6 +33,7 @@ from cyclegan_jax.checkpointing import load_config, restore_params
 from cyclegan_jax.data.preprocess import eval_transform, normalize, to_channels
 from cyclegan_jax.data.sources import FolderSource, image_name, open_split
 from cyclegan_jax.errors import UserError
+from cyclegan_jax.evaluation import abs_error_sum
 from cyclegan_jax.inference import bucket_side, pad_to, translate_canvas
 from cyclegan_jax.results_page import write_index
 from cyclegan_jax.samples import rgb_uint8, save_png
@@ -122,7 +123,7 @@ class _Translator:
 
     def _add(self, metric: str, a: np.ndarray, b: np.ndarray) -> None:
         total = self.result.sums.setdefault(metric, [0.0, 0])
-        total[0] += float(np.abs(a - b).sum()) / 2.0  # [-1, 1] -> [0, 1] scale
+        total[0] += abs_error_sum(a, b)
         total[1] += a.size
 
     def flush(self, shape: tuple[int, int], items: list[tuple[int, np.ndarray]]) -> None:

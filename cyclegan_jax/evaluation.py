@@ -8,6 +8,11 @@ from cyclegan_jax.data.preprocess import eval_transform
 from cyclegan_jax.inference import translate
 
 
+def abs_error_sum(a: np.ndarray, b: np.ndarray) -> float:
+    """Sum of |a - b| over images in [-1, 1], on a [0, 1] pixel scale (as MAE is reported)."""
+    return float(np.abs(a - b).sum()) / 2.0
+
+
 def ground_truth_mae(generator_params: dict, source, size: int, nc_in: int, nc_out: int,
                      batch_size: int = 8) -> float:
     """Mean absolute error on a [0, 1] pixel scale between translations and ground truth.
@@ -22,7 +27,7 @@ def ground_truth_mae(generator_params: dict, source, size: int, nc_in: int, nc_o
         x = np.stack([eval_transform(source.load(i), size, nc_in) for i in idx])
         y = np.stack([eval_transform(source.ground_truth(i), size, nc_out) for i in idx])
         fake = np.asarray(translate(generator_params, x))
-        total += float(np.abs(fake - y).sum()) / 2.0  # [-1, 1] -> [0, 1] scale
+        total += abs_error_sum(fake, y)
         count += y.size
     return total / count
 

@@ -12,9 +12,11 @@ import pytest
 from PIL import Image
 
 from cyclegan_jax import eval_run, official_import, translate
+from cyclegan_jax.checkpointing import load_config, restore_params
 from cyclegan_jax.data.preprocess import normalize
-from cyclegan_jax.data.sources import FolderSource
+from cyclegan_jax.data.sources import FolderSource, open_split
 from cyclegan_jax.errors import UserError
+from cyclegan_jax.evaluation import ground_truth_mae
 from cyclegan_jax.inference import float_to_uint8
 from tests import helpers
 from tests.helpers import ROOT
@@ -72,6 +74,17 @@ def test_official_preprocessing_resizes_and_without_weights_fid_is_skipped(workd
     assert set(metrics) == {"cycle_l1_A", "cycle_l1_B", "gt_mae_A2B", "gt_mae_B2A"}
     assert Image.open(os.path.join(out, "images", "00000_rec_A.png")).size == (32, 32)
     assert len(os.listdir(os.path.join(out, "images"))) == 6
+
+
+def test_eval_ground_truth_mae_is_the_one_training_logs(workdir, tmp_path):
+    options = eval_run.EvalOptions(preprocess="official", image_size=32)
+    metrics, _ = eval_run.evaluate_run(workdir, options=options, output_dir=str(tmp_path))
+    params, _ = restore_params(workdir)
+    config = load_config(workdir)
+    for x, y, net in (("A", "B", "G_A"), ("B", "A", "G_B")):
+        logged = ground_truth_mae(params[net], open_split(config, f"test{x}"), 32, 3, 3)
+        assert 0 < logged < 1
+        np.testing.assert_allclose(metrics[f"gt_mae_{x}2{y}"], logged, rtol=1e-5)
 
 
 def _write_folder(folder, sizes):
