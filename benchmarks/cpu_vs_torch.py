@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -90,6 +91,18 @@ class _Worker:
         self.proc.wait(timeout=60)
 
 
+def cpu_model() -> str:
+    """This machine's CPU model and count, e.g. "Intel(R) Xeon(R) Processor @ 2.50GHz x 2":
+    the ratio depends on it (torch's kernels use AVX-512 where there is one)."""
+    names = []
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    except OSError:
+        pass
+    return f"{names[0] if names else platform.processor() or 'unknown CPU'} x {os.cpu_count()}"
+
+
 def compare(size: int, pairs: int, threads: int, warmup: int) -> dict:
     """Alternated timing of both steps at `size`^2: ms medians and per-pair ratios."""
     workers = {side: _Worker(side, size, threads, warmup) for side in ("torch", "ours")}
@@ -124,7 +137,9 @@ def main(argv=None) -> list[dict]:
     if args.worker:
         worker(args.worker, int(args.sizes), args.threads, args.warmup)
         return []
-    print(f"torch with {args.threads} threads; each side in its own process, steps alternated")
+    cpu = cpu_model()
+    print(f"{cpu}; torch with {args.threads} threads; each side in its own process, steps "
+          "alternated")
     print("size | pairs | ours ms (median) | torch ms (median) | ours/torch (median of pairs) | min-max")
     rows = []
     for size in map(int, args.sizes.split(",")):
@@ -134,7 +149,7 @@ def main(argv=None) -> list[dict]:
               f"{r['median_ratio']:.3f} | {r['ratio_min']:.2f}-{r['ratio_max']:.2f}", flush=True)
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"threads": args.threads, "rows": rows}, f, indent=1)
+            json.dump({"cpu": cpu, "threads": args.threads, "rows": rows}, f, indent=1)
     return rows
 
 
