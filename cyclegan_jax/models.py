@@ -138,7 +138,7 @@ class ResnetBlock(nn.Module):
         affine = self.norm == "instance_affine"
         conv = lambda y, name: reflect_conv(  # noqa: E731
             y, 1, valid, features=self.dim, kernel_size=(3, 3), kernel_init=conv_init,
-            bias_init=bias_init, dtype=self.dtype, impl=self.conv_impl, name=name)
+            bias_init=bias_init, dtype=self.dtype, impl=self.conv_impl, normed=True, name=name)
         y = conv(x, "conv_0")
         y = nn.relu(InstanceNorm(affine, dtype=self.dtype, name="norm_0")(y, valid))
         if self.use_dropout:
@@ -189,12 +189,12 @@ class ResnetGenerator(nn.Module):
 
         y = x.astype(self.dtype)
         y = reflect_conv(y, 3, level[0], features=self.ngf, kernel_size=(7, 7), name="conv_in",
-                         **conv_kw)
+                         normed=True, **conv_kw)
         y = norm_relu(y, "norm_in", 0)
         # A stride-2 conv's last valid output reads only valid rows: no masking needed.
         for i in range(2):
             y = Conv(self.ngf * 2 ** (i + 1), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)),
-                     name=f"down_{i}", **conv_kw)(y)
+                     normed=True, name=f"down_{i}", **conv_kw)(y)
             y = norm_relu(y, f"down_norm_{i}", i + 1)
         block = nn.remat(ResnetBlock, static_argnums=(2,)) if self.remat else ResnetBlock
         for i in range(self.n_blocks):
@@ -203,7 +203,7 @@ class ResnetGenerator(nn.Module):
         for i in range(2):
             if valid is not None:  # the transposed conv reads one row past the edge: zero it
                 y = y * valid_mask(level[2 - i], y.shape[1], y.shape[2]).astype(y.dtype)
-            y = UpsampleConv(self.ngf * 2 ** (1 - i), name=f"up_{i}", **conv_kw)(y)
+            y = UpsampleConv(self.ngf * 2 ** (1 - i), normed=True, name=f"up_{i}", **conv_kw)(y)
             y = norm_relu(y, f"up_norm_{i}", 1 - i)
         y = reflect_conv(y, 3, level[0], features=self.output_nc, kernel_size=(7, 7),
                          name="conv_out", **conv_kw)
@@ -235,8 +235,8 @@ class PatchDiscriminator(nn.Module):
         y = nn.leaky_relu(Conv(self.ndf, strides=(2, 2), name="conv_0", **conv_kw)(y), 0.2)
         for n in range(1, self.n_layers + 1):
             stride = 2 if n < self.n_layers else 1
-            y = Conv(self.ndf * min(2 ** n, 8), strides=(stride, stride), name=f"conv_{n}",
-                     **conv_kw)(y)
+            y = Conv(self.ndf * min(2 ** n, 8), strides=(stride, stride), normed=True,
+                     name=f"conv_{n}", **conv_kw)(y)
             y = InstanceNorm(affine, dtype=self.dtype, name=f"norm_{n}")(y)
             y = nn.leaky_relu(y, 0.2)
         y = Conv(1, strides=(1, 1), name="conv_out", **conv_kw)(y)

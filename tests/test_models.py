@@ -310,3 +310,38 @@ def test_bias_is_added_in_the_convs_own_output_layout():
     jaxpr = jax.make_jaxpr(lambda x, k, b: conv.upsample2x(x, k, "xla", b))(up_x, up_k, up_b)
     adds = [e.outvars[0].aval.shape for e in jaxpr.jaxpr.eqns if e.primitive.name == "add"]
     assert adds == [(2, 5, 6, 4 * 3)], adds  # [n, h, w, 2x2 phases x channels]
+
+
+def test_biases_in_front_of_instance_norms_get_no_gradient():
+    # The norm subtracts each channel's mean, so such a bias changes no output and its
+    # gradient is zero in exact arithmetic: it is not computed (a reduction over the
+    # whole conv output). Every other parameter still gets its gradient.
+    rng = np.random.default_rng(5)
+    x = jnp.asarray(rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32))
+    nets = {"G": models.ResnetGenerator(ngf=8, n_blocks=2), "D": models.PatchDiscriminator(ndf=8)}
+    for name, net in nets.items():
+        params = net.init(jax.random.key(0), x)["params"]
+        # Nonzero biases everywhere, as after loading a trained checkpoint.
+        params = jax.tree.map(lambda p: p + 0.1 * jnp.asarray(rng.standard_normal(p.shape),
+                                                              jnp.float32), params)
+        grads = jax.grad(lambda p: jnp.sum(net.apply({"params": p}, x) ** 2))(params)
+        flat = {"/".join(k.key for k in path): np.asarray(g)
+                for path, g in jax.tree_util.tree_leaves_with_path(grads)}
+        free = {"G": {"conv_out/bias"}, "D": {"conv_0/bias", "conv_out/bias"}}[name]
+        for path, g in flat.items():
+            if path.endswith("/bias") and path not in free:
+                assert not g.any(), path
+            else:
+                assert np.abs(g).max() > 1e-4, path
+
+    # What is skipped is float rounding only: the same conv and norm with the bias's
+    # gradient computed.
+    def conv_norm(p, normed):
+        y = conv.Conv(8, (3, 3), padding=((1, 1), (1, 1)), normed=normed).apply({"params": p}, x)
+        return jnp.sum(jnp.tanh(models.InstanceNorm().apply({}, y)) * x[..., :1])
+    p = conv.Conv(8, (3, 3), padding=((1, 1), (1, 1))).init(jax.random.key(1), x)["params"]
+    computed = jax.grad(conv_norm)(p, False)
+    skipped = jax.grad(conv_norm)(p, True)
+    assert np.abs(np.asarray(computed["bias"])).max() < 1e-5 * np.abs(np.asarray(computed["kernel"])).max()
+    assert not np.asarray(skipped["bias"]).any()
+    np.testing.assert_array_equal(np.asarray(computed["kernel"]), np.asarray(skipped["kernel"]))
