@@ -14,6 +14,7 @@ from tests import helpers
 from tests.helpers import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+import gpu_hlo  # noqa: E402  (benchmarks/gpu_hlo.py)
 import train_step as bench  # noqa: E402  (benchmarks/train_step.py)
 
 
@@ -24,6 +25,39 @@ def test_analytic_flops_are_the_reference_table(size, generator, discriminator, 
     assert round(2 * bench.generator_macs(size, 64, 9) / 1e9, 2) == generator
     assert round(2 * bench.discriminator_macs(size, 64, 3) / 1e9, 2) == discriminator
     assert round(bench.iteration_flops(size, 64, 9, 64, 3) / 1e9, 1) == iteration
+
+
+# An optimized GPU module as XLA prints it: a fusion body (launches nothing) and the entry.
+_HLO = """HloModule jit_step, is_scheduled=true
+
+%fused_select.4 (param_0: bf16[8,4,4,16], param_1: f32[8,1,1,16]) -> bf16[8,4,4,16] {
+  %param_0 = bf16[8,4,4,16]{3,2,1,0} parameter(0)
+  %copy.9 = bf16[8,4,4,16]{3,2,1,0} copy(%param_0)
+  ROOT %select_n.5 = bf16[8,4,4,16]{3,2,1,0} select(%gt, %copy.9, %zero)
+}
+
+ENTRY %main.1 (p0: bf16[8,4,4,16], p1: f32[8,1,1,16]) -> (f32[8,16], bf16[8,4,4,16]) {
+  %p0 = bf16[8,4,4,16]{3,2,1,0} parameter(0)
+  %p1 = f32[8,1,1,16]{3,2,1,0} parameter(1)
+  %loop_select_fusion.4 = bf16[8,4,4,16]{3,2,1,0} fusion(%p0, %p1), kind=kLoop, calls=%fused_select.4, metadata={op_name="jit(step)/transpose(jvp(G))/select_n"}
+  %input_reduce_fusion.2 = (f32[8,16]{1,0}, f32[8,16]{1,0}) fusion(%loop_select_fusion.4, /*index=1*/%p1), kind=kInput, calls=%fused_reduce.2
+  %cudnn-conv.1 = (bf16[8,4,4,16]{3,2,1,0}, u8[0]{0}) custom-call(%loop_select_fusion.4, %p0), custom_call_target="__cudnn$convForward"
+  ROOT %tuple = (f32[8,16]{1,0}, bf16[8,4,4,16]{3,2,1,0}) tuple(%input_reduce_fusion.2, %cudnn-conv.1)
+}
+"""
+
+
+def test_gpu_hlo_counts_each_kernels_operand_and_output_bytes():
+    assert gpu_hlo.shape_bytes("(f32[2,3]{1,0}, bf16[4])") == 32
+    rows = gpu_hlo.kernels(_HLO)
+    act, stats = 8 * 4 * 4 * 16 * 2, 8 * 16 * 4  # bytes of a bf16 activation, of f32 [8, 16]
+    assert rows == [  # the copy in the fusion body and the tuple launch nothing
+        ("select_fusion", "jit(step)/transpose(jvp(G))/select_n", act + act + stats),
+        ("reduce_fusion", "", 2 * stats + act + stats),
+        ("__cudnn$convForward", "", act + act + act)]
+    assert gpu_hlo.by_kind(rows + rows[:1]) == {"select_fusion": (2, 2 * (2 * act + stats)),
+                                                "__cudnn$convForward": (1, 3 * act),
+                                                "reduce_fusion": (1, act + 3 * stats)}
 
 
 def _run(script: str, *args: str) -> subprocess.CompletedProcess:
