@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# The GPU figures in one call of a lent machine (~7.5 minutes on an H100 by estimate, with
-# rows compiling in 45-55 s; give the call 570 s or more; every row's JSON is written as
-# soon as it is measured). The rows that decide the bf16 MFU target come first, so that a
-# call cut short still has them: the train step at 256^2 in bf16 at BIG (with an XLA
-# profile) and at twice BIG; then the forms of the strided and transposed convs not yet
-# measured on a GPU (layer_forms.py); then bf16 at the smaller batches and float32 at all.
+# The GPU figures in one call of a lent machine (on an H100 on 2026-11-27 the rows compiled
+# in 34-73 s and the whole run, with layer_forms, took over 585 s: give the call 595 s;
+# every row's JSON is written as soon as it is measured). The rows that decide the bf16
+# MFU target come first, so that a call cut short still has them: the train step at 256^2
+# in bf16 at BIG (with an XLA profile) and at twice BIG; then the layer forms not yet
+# measured on a GPU (layer_forms.py; LAYER_GROUPS= skips them); then bf16 at the smaller
+# batches and float32 at all.
 # (benchmarks/train_step.py --two_pass_norm adds the norm statistics before, for comparison.)
-# Results land in $OUT: log.txt, layer_forms.json, step_*.json, traces.tgz (the
-# optimized HLO and a 3-step XSpace of the profiled row, for TensorBoard/XProf).
+# Results land in $OUT: log.txt, step_*.json, traces.tgz (the optimized HLO and a 3-step
+# XSpace of the profiled row, for TensorBoard/XProf), layer_forms.json if run.
 #   OUT=/tmp/gpu bash benchmarks/gpu_256.sh
 # To try the script on CPU:
 #   SIZE=32 BATCHES=1,2 EXTRA="--ngf=8 --ndf=8 --steps=2 --warmup=1" OUT=... bash ...
@@ -17,8 +18,8 @@ export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/gpu_256}
 SIZE=${SIZE:-256}
 BATCHES=${BATCHES:-1,8,32}
-LAYER_GROUPS=${LAYER_GROUPS:-up_,conv_1,down_0}
-LAYER_FORMS=${LAYER_FORMS:-}
+LAYER_GROUPS=${LAYER_GROUPS-res conv}
+LAYER_FORMS=${LAYER_FORMS-library (conv2d),mask from input,fused norm}
 EXTRA=${EXTRA:-}
 BIG=${BATCHES##*,}
 mkdir -p "$OUT/traces"
@@ -33,8 +34,10 @@ step() {  # step NAME ARGS...: one train_step.py run writing $OUT/step_NAME.json
   step bf16_big --dtypes=bfloat16 --batch_sizes="$BIG" --trace_dir="$OUT/traces"
   tar czf "$OUT/traces.tgz" -C "$OUT" traces && rm -r "$OUT/traces"
   step bf16_double --dtypes=bfloat16 --batch_sizes="$((2 * BIG))"
-  python3 benchmarks/layer_forms.py --batch="$BIG" --size="$SIZE" --reps=10 \
-    --groups="$LAYER_GROUPS" --forms="$LAYER_FORMS" --out="$OUT/layer_forms.json"
+  if [ -n "$LAYER_GROUPS" ]; then
+    python3 benchmarks/layer_forms.py --batch="$BIG" --size="$SIZE" --reps=10 \
+      --groups="$LAYER_GROUPS" --forms="$LAYER_FORMS" --out="$OUT/layer_forms.json"
+  fi
   step bf16 --dtypes=bfloat16 --batch_sizes="${BATCHES%,*}"
   step f32 --dtypes=float32 --batch_sizes="$BATCHES"
 } 2>&1 | grep --line-buffered -v "cuda_timer.cc\|DeprecationWarning: builtin type\|op = dict(ev.stats)" \
