@@ -3,9 +3,10 @@
 # in 34-73 s and the whole run, with layer_forms, took over 585 s: give the call 595 s;
 # every row's JSON is written as soon as it is measured). The rows that decide the bf16
 # MFU target come first, so that a call cut short still has them: the train step at 256^2
-# in bf16 at BIG (with an XLA profile) and at twice BIG; then the layer forms not yet
-# measured on a GPU (layer_forms.py; LAYER_GROUPS= skips them); then bf16 at the smaller
-# batches and float32 at all.
+# in bf16 at BIG (with an XLA profile), at BIG with the norm+ReLU gradient of before
+# (autodiff) and at twice BIG; then, if LAYER_GROUPS names any, alternative forms of
+# layers (layer_forms.py; every group there has been measured on an H100); then bf16 at
+# the smaller batches and float32 at all.
 # (benchmarks/train_step.py --two_pass_norm adds the norm statistics before, for comparison.)
 # Results land in $OUT: log.txt, step_*.json, traces.tgz (the optimized HLO and a 3-step
 # XSpace of the profiled row, for TensorBoard/XProf), layer_forms.json if run.
@@ -18,8 +19,8 @@ export PYTHONUNBUFFERED=1
 OUT=${OUT:-/tmp/gpu_256}
 SIZE=${SIZE:-256}
 BATCHES=${BATCHES:-1,8,32}
-LAYER_GROUPS=${LAYER_GROUPS-res conv}
-LAYER_FORMS=${LAYER_FORMS-library (conv2d),mask from input,fused norm}
+LAYER_GROUPS=${LAYER_GROUPS:-}
+LAYER_FORMS=${LAYER_FORMS:-}
 EXTRA=${EXTRA:-}
 BIG=${BATCHES##*,}
 mkdir -p "$OUT/traces"
@@ -33,6 +34,7 @@ step() {  # step NAME ARGS...: one train_step.py run writing $OUT/step_NAME.json
   nvidia-smi --query-gpu=name,clocks.max.sm,power.limit --format=csv 2>/dev/null
   step bf16_big --dtypes=bfloat16 --batch_sizes="$BIG" --trace_dir="$OUT/traces"
   tar czf "$OUT/traces.tgz" -C "$OUT" traces && rm -r "$OUT/traces"
+  step bf16_autodiff --dtypes=bfloat16 --batch_sizes="$BIG" --autodiff_norm_relu
   step bf16_double --dtypes=bfloat16 --batch_sizes="$((2 * BIG))"
   if [ -n "$LAYER_GROUPS" ]; then
     python3 benchmarks/layer_forms.py --batch="$BIG" --size="$SIZE" --reps=10 \

@@ -30,7 +30,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cyclegan_jax import conv as conv_lib  # noqa: E402
-from cyclegan_jax.models import InstanceNorm, moments  # noqa: E402
+from cyclegan_jax.models import InstanceNorm, instance_norm_relu, moments  # noqa: E402
 
 
 def pad_concat(y, p):
@@ -72,7 +72,13 @@ def pad_select(y, p):
 
 
 def norm_relu_ref(x):
-    """The library's instance norm and ReLU (statistics in one pass for bfloat16)."""
+    """The library's instance norm and ReLU (statistics in one pass for bfloat16; the
+    gradient's ReLU mask taken from the input in both passes)."""
+    return instance_norm_relu(x)
+
+
+def norm_relu_autodiff(x):
+    """Instance norm and ReLU differentiated by autodiff (the library's form before)."""
     return jax.nn.relu(InstanceNorm(dtype=x.dtype).apply({}, x))
 
 
@@ -113,34 +119,6 @@ def _norm_relu_bwd(res, g):
 
 norm_relu_fused.defvjp(_norm_relu_fwd, _norm_relu_bwd)
 
-
-@jax.custom_vjp
-def norm_relu_mask_from_input(x):
-    """The library's norm and ReLU, with a gradient that takes the ReLU's mask from x > mean
-    (the same mask) in each of its two passes, so that XLA has no masked gradient to keep:
-    in the deviceless H100 compile of the whole step (gpu_hlo.py) the ReLU-gradient selects
-    (26.6 GB per step) go and the step's traffic falls by 9.2 GB."""
-    return norm_relu_ref(x)
-
-
-def _mask_from_input_fwd(x):
-    xf = x.astype(jnp.float32)
-    mean, var = moments(xf, x.dtype in (jnp.bfloat16, jnp.float16))
-    r = jax.lax.rsqrt(var + 1e-5)
-    return jax.nn.relu(((xf - mean) * r).astype(x.dtype)), (x, mean, r)
-
-
-def _mask_from_input_bwd(res, g):
-    x, mean, r = res
-    xf = x.astype(jnp.float32)
-    xhat = (xf - mean) * r
-    gm = jnp.where(xf > mean, g.astype(jnp.float32), 0.0)
-    a = jnp.mean(gm, axis=(1, 2), keepdims=True)
-    b = jnp.mean(gm * xhat, axis=(1, 2), keepdims=True)
-    return ((r * (gm - a - xhat * b)).astype(x.dtype),)
-
-
-norm_relu_mask_from_input.defvjp(_mask_from_input_fwd, _mask_from_input_bwd)
 
 
 def conv_valid(x, k):
@@ -231,8 +209,8 @@ def groups(size: int):
         "gather pad, scatter bwd": lambda x, k: conv_valid(pad_gather_autodiff(norm_relu_ref(x), 1), k),
         "select pad": lambda x, k: conv_valid(pad_select(norm_relu_ref(x), 1), k),
         "fused norm, gather pad": lambda x, k: conv_valid(pad_gather(norm_relu_fused(x), 1), k),
-        "norm, ReLU mask from input (conv2d)": lambda x, k: conv_lib.conv2d(
-            norm_relu_mask_from_input(x), k, padding=((1, 1), (1, 1)), pad_mode="reflect"),
+        "autodiff norm+ReLU (conv2d)": lambda x, k: conv_lib.conv2d(
+            norm_relu_autodiff(x), k, padding=((1, 1), (1, 1)), pad_mode="reflect"),
         "two-pass norm, gather pad": lambda x, k: conv_valid(pad_gather(norm_relu_two_pass(x), 1), k),
         "library (conv2d)": lambda x, k: conv_lib.conv2d(
             norm_relu_ref(x), k, padding=((1, 1), (1, 1)), pad_mode="reflect"),

@@ -165,6 +165,7 @@ def bench_one(args, size: int, batch: int, dtype: str) -> dict:
     return {
         "size": size, "batch": batch, "dtype": dtype, "remat": args.remat,
         "conv_impl": args.conv_impl, "norm_stats": "two-pass" if args.two_pass_norm else "library",
+        "norm_relu_grad": "autodiff" if args.autodiff_norm_relu else "library",
         "compile_s": round(compile_s, 2), "ms_per_step": round(ms, 2),
         "ms_min": round(min(times) * 1e3, 2), "images_per_s": round(batch / (ms / 1e3), 2),
         "gflop_per_image": round(flops / 1e9, 1), "tflops": round(tflops, 3),
@@ -190,6 +191,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--two_pass_norm", action="store_true",
                    help="instance-norm statistics in two passes for every dtype (the form "
                         "before bfloat16 took one pass; for comparison)")
+    p.add_argument("--autodiff_norm_relu", action="store_true",
+                   help="instance norm + ReLU differentiated by autodiff (the form before "
+                        "models.instance_norm_relu; for comparison)")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--peak_tflops_float32", type=float, default=0.0,
@@ -207,12 +211,15 @@ def main(argv=None) -> list[dict]:
     args = parse_args(argv)
     if args.two_pass_norm:
         models.ONE_PASS_DTYPES = ()
+    if args.autodiff_norm_relu:
+        models.instance_norm_relu = lambda x: jax.nn.relu(
+            models.InstanceNorm(dtype=x.dtype).apply({}, x))
     device = jax.devices()[0]
     print(f"device: {device.device_kind} ({jax.default_backend()}), jax {jax.__version__}; "
           f"peak source: {args.peak_source or 'none given'}")
-    cols = ("size", "batch", "dtype", "remat", "conv_impl", "norm_stats", "compile_s", "ms_per_step",
-            "images_per_s", "gflop_per_image", "tflops", "mfu", "xla_gflop_per_step",
-            "process_peak_mem_gib")
+    cols = ("size", "batch", "dtype", "remat", "conv_impl", "norm_stats", "norm_relu_grad",
+            "compile_s", "ms_per_step", "images_per_s", "gflop_per_image", "tflops", "mfu",
+            "xla_gflop_per_step", "process_peak_mem_gib")
     print(" | ".join(cols))
     rows = []
     for dtype in args.dtypes.split(","):

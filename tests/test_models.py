@@ -345,3 +345,22 @@ def test_biases_in_front_of_instance_norms_get_no_gradient():
     assert np.abs(np.asarray(computed["bias"])).max() < 1e-5 * np.abs(np.asarray(computed["kernel"])).max()
     assert not np.asarray(skipped["bias"]).any()
     np.testing.assert_array_equal(np.asarray(computed["kernel"]), np.asarray(skipped["kernel"]))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_instance_norm_relu_equals_norm_then_relu_with_the_same_gradient(dtype):
+    # The fused form's own gradient (the ReLU mask taken from x > mean in both passes)
+    # against autodiff of the norm and ReLU modules, in float32 arithmetic.
+    rng = np.random.default_rng(6)
+    x = jnp.asarray((rng.standard_normal((2, 8, 6, 5)) * 2 + 1).astype(np.float32), dtype)
+    w = jnp.asarray(rng.standard_normal((2, 8, 6, 5)).astype(np.float32))
+    plain = lambda x: nn.relu(models.InstanceNorm(dtype=x.dtype).apply({}, x))  # noqa: E731
+    np.testing.assert_array_equal(np.asarray(models.instance_norm_relu(x), np.float32),
+                                  np.asarray(plain(x), np.float32))
+    grad = lambda f, x: jax.grad(lambda x: jnp.sum(f(x).astype(jnp.float32) * w))(x)  # noqa: E731
+    ours = np.asarray(grad(models.instance_norm_relu, x), np.float32)
+    ref = np.asarray(grad(plain, x.astype(jnp.float32)))
+    tol = 1e-6 if dtype == jnp.float32 else 2e-2  # bfloat16: the gradient's own rounding
+    np.testing.assert_allclose(ours, ref, atol=tol * np.abs(ref).max())
+    no_relu = np.asarray(grad(lambda x: models.InstanceNorm().apply({}, x), x.astype(jnp.float32)))
+    assert np.abs(ours - no_relu).max() > 0.1 * np.abs(ref).max()  # the mask is applied
