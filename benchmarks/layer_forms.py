@@ -120,7 +120,6 @@ def _norm_relu_bwd(res, g):
 norm_relu_fused.defvjp(_norm_relu_fwd, _norm_relu_bwd)
 
 
-
 def conv_valid(x, k):
     return conv_lib._conv_valid(x, k, (1, 1))
 

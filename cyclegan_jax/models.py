@@ -154,6 +154,15 @@ def _norm_relu_bwd(epsilon: float, res: tuple, g: jax.Array) -> tuple[jax.Array]
 instance_norm_relu.defvjp(_norm_relu_fwd, _norm_relu_bwd)
 
 
+def norm_relu(y: jax.Array, affine: bool, valid: jax.Array | None, dtype: Any,
+              name: str) -> jax.Array:
+    """ReLU of the `InstanceNorm` named `name` (in the calling module), by
+    `instance_norm_relu` where that applies: no affine and whole arrays."""
+    if affine or valid is not None:
+        return nn.relu(InstanceNorm(affine, dtype=dtype, name=name)(y, valid))
+    return instance_norm_relu(y)
+
+
 def _check_norm(norm: str) -> None:
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
@@ -176,10 +185,7 @@ class ResnetBlock(nn.Module):
             y, 1, valid, features=self.dim, kernel_size=(3, 3), kernel_init=conv_init,
             bias_init=bias_init, dtype=self.dtype, impl=self.conv_impl, normed=True, name=name)
         y = conv(x, "conv_0")
-        if affine or valid is not None:
-            y = nn.relu(InstanceNorm(affine, dtype=self.dtype, name="norm_0")(y, valid))
-        else:
-            y = instance_norm_relu(y)
+        y = norm_relu(y, affine, valid, self.dtype, "norm_0")
         if self.use_dropout:
             y = nn.Dropout(0.5, deterministic=not train)(y)
         y = conv(y, "conv_1")
@@ -223,20 +229,15 @@ class ResnetGenerator(nn.Module):
         # The valid region at full, half and quarter resolution (None: the whole array).
         level = [None if valid is None else valid // 2 ** k for k in range(3)]
 
-        def norm_relu(y: jax.Array, name: str, k: int) -> jax.Array:
-            if affine or level[k] is not None:
-                return nn.relu(InstanceNorm(affine, dtype=self.dtype, name=name)(y, level[k]))
-            return instance_norm_relu(y)
-
         y = x.astype(self.dtype)
         y = reflect_conv(y, 3, level[0], features=self.ngf, kernel_size=(7, 7), name="conv_in",
                          normed=True, **conv_kw)
-        y = norm_relu(y, "norm_in", 0)
+        y = norm_relu(y, affine, level[0], self.dtype, "norm_in")
         # A stride-2 conv's last valid output reads only valid rows: no masking needed.
         for i in range(2):
             y = Conv(self.ngf * 2 ** (i + 1), (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)),
                      normed=True, name=f"down_{i}", **conv_kw)(y)
-            y = norm_relu(y, f"down_norm_{i}", i + 1)
+            y = norm_relu(y, affine, level[i + 1], self.dtype, f"down_norm_{i}")
         block = nn.remat(ResnetBlock, static_argnums=(2,)) if self.remat else ResnetBlock
         for i in range(self.n_blocks):
             y = block(self.ngf * 4, self.norm, self.use_dropout, self.dtype, self.conv_impl,
@@ -245,7 +246,7 @@ class ResnetGenerator(nn.Module):
             if valid is not None:  # the transposed conv reads one row past the edge: zero it
                 y = y * valid_mask(level[2 - i], y.shape[1], y.shape[2]).astype(y.dtype)
             y = UpsampleConv(self.ngf * 2 ** (1 - i), normed=True, name=f"up_{i}", **conv_kw)(y)
-            y = norm_relu(y, f"up_norm_{i}", 1 - i)
+            y = norm_relu(y, affine, level[1 - i], self.dtype, f"up_norm_{i}")
         y = reflect_conv(y, 3, level[0], features=self.output_nc, kernel_size=(7, 7),
                          name="conv_out", **conv_kw)
         return jnp.tanh(y.astype(jnp.float32))
