@@ -264,6 +264,35 @@ def winograd_conv3x3(x: jax.Array, kernel: jax.Array, padding: Padding,
     return y.reshape(n, 2 * th, 2 * tw, out)[:, :oh, :ow]
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
+def _shifted_tap_sum(taps: jax.Array, oh: int, ow: int) -> jax.Array:
+    """y[n, r, c, o] = sum over i, j of taps[n, r + i, c + j, i, j, o]: the output of a
+    stride-1 conv from every tap's product ([n, H, W, kh, kw, out]), summed first
+    along the width, then along the height."""
+    kh, kw = taps.shape[3:5]
+    rows = sum(taps[:, :, j:j + ow, :, j, :] for j in range(kw))  # [n, hp, ow, kh, out]
+    return sum(rows[:, i:i + oh, :, i, :] for i in range(kh))
+
+
+def _shifted_tap_sum_fwd(taps, oh, ow):
+    return _shifted_tap_sum(taps, oh, ow), taps.shape
+
+
+def _shifted_tap_sum_bwd(oh, ow, shape, dy):
+    """d taps[n, r, c, i, j] = dy[n, r - i, c - j] (zero outside dy): kh * kw shifted
+    windows of the zero-padded dy, stacked, one read per element. (Autodiff's sum of
+    padded copies was fused by XLA:CPU into kh * kw reads per element: ~4 % of the
+    128^2 step on one core.)"""
+    _, hp, wp, kh, kw, _ = shape
+    dyp = jnp.pad(dy, ((0, 0), (kh - 1, hp - oh), (kw - 1, wp - ow), (0, 0)))
+    rows = [dyp[:, kh - 1 - i:kh - 1 - i + hp] for i in range(kh)]
+    return (jnp.stack([jnp.stack([r[:, :, kw - 1 - j:kw - 1 - j + wp] for j in range(kw)], axis=3)
+                       for r in rows], axis=3),)
+
+
+_shifted_tap_sum.defvjp(_shifted_tap_sum_fwd, _shifted_tap_sum_bwd)
+
+
 def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),
            padding: Padding = ((0, 0), (0, 0)), impl: str = "auto",
            pad_mode: str = "zero", bias: jax.Array | None = None) -> jax.Array:
