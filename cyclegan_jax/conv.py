@@ -396,13 +396,12 @@ def _conv_in_form(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], pad
         return winograd_conv3x3(x, kernel, padding, pad_mode)
     if out < _FEW_OUTPUTS and strides == (1, 1):
         # Every tap's output at every padded input position, [n, H, W, kh, kw, out];
-        # then the shifted slices summed, first along the width, then along the height.
+        # then the shifted slices summed (`_shifted_tap_sum`).
         x = pad2d(x, padding, pad_mode)
         hp, wp = x.shape[1:3]
         k_all = kernel.transpose(2, 0, 1, 3).reshape(c, kh * kw * out)
         taps = (x.reshape(n * hp * wp, c) @ k_all).reshape(n, hp, wp, kh, kw, out)
-        rows = sum(taps[:, :, j:j + ow, :, j, :] for j in range(kw))  # [n, hp, ow, kh, out]
-        return sum(rows[:, i:i + oh, :, i, :] for i in range(kh))
+        return _shifted_tap_sum(taps, oh, ow)
     patches = _gather_windows(x, kh, kw, strides, padding, pad_mode)
     return jnp.einsum("nhwk,ko->nhwo", patches.reshape(n, oh, ow, kh * kw * c),
                       kernel.reshape(kh * kw * c, out))
