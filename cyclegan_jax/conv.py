@@ -22,6 +22,9 @@ multiplications too:
 - the residual blocks' stride-1 3x3 convs by Winograd's minimal filtering F(2x2, 3x3)
   (`winograd_conv3x3`): 16 matrix products per 2x2 output pixels instead of 36, so
   2.25x fewer multiply-adds, plus cheap additions before and after.
+The Winograd transforms and the shifted-tap sums have gradients written out: autodiff's
+(interior pads, sums of padded copies) became fusions that XLA:CPU ran with many reads
+per element.
 The stride-2 transposed convolution (`torch.nn.ConvTranspose2d(k=3, s=2, p=1,
 output_padding=1)`) becomes a stride-1 2x2 convolution with four times the output
 channels followed by depth-to-space (sub-pixel convolution), exact on every backend;
