@@ -11,6 +11,14 @@ timed in its worker. The figure is the median of the per-pair ratios ours / torc
 beside each side's median step. Same model and work as those two benchmarks
 (ResNet-9, ngf 64, PatchGAN, batch 1, float32); torch with `--threads` threads,
 XLA:CPU with its defaults (all cores).
+
+python benchmarks/cpu_vs_torch.py --against=/tmp/base --sizes=64 --pairs=16
+
+times our step against another checkout of this repository instead (say `git worktree
+add /tmp/base HEAD~1`), the same way: the figure is then ours / base. Each side runs its
+own tree's copy of this script, which puts that tree first on `sys.path`: PYTHONPATH
+cannot choose the library (A/Bs run with one copy of this script and two PYTHONPATHs ran
+the same library on both sides).
 """
 
 from __future__ import annotations
@@ -71,9 +79,9 @@ def worker(side: str, size: int, threads: int, warmup: int) -> None:
 
 
 class _Worker:
-    def __init__(self, side: str, size: int, threads: int, warmup: int):
+    def __init__(self, side: str, size: int, threads: int, warmup: int, script: str = __file__):
         self.proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), f"--worker={side}", f"--sizes={size}",
+            [sys.executable, os.path.abspath(script), f"--worker={side}", f"--sizes={size}",
              f"--threads={threads}", f"--warmup={warmup}"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().strip()
@@ -103,25 +111,30 @@ def cpu_model() -> str:
     return f"{names[0] if names else platform.processor() or 'unknown CPU'} x {os.cpu_count()}"
 
 
-def compare(size: int, pairs: int, threads: int, warmup: int) -> dict:
-    """Alternated timing of both steps at `size`^2: ms medians and per-pair ratios."""
-    workers = {side: _Worker(side, size, threads, warmup) for side in ("torch", "ours")}
-    times = {"ours": [], "torch": []}
+def compare(size: int, pairs: int, threads: int, warmup: int, against: str = "") -> dict:
+    """Alternated timing of both steps at `size`^2: ms medians and per-pair ratios. The
+    other side is torch, or with `against` (a checkout of this repository) its step."""
+    other = "base" if against else "torch"
+    workers = {"ours": _Worker("ours", size, threads, warmup)}
+    workers[other] = (_Worker("ours", size, threads, warmup,
+                              os.path.join(against, "benchmarks", os.path.basename(__file__)))
+                      if against else _Worker("torch", size, threads, warmup))
+    times = {"ours": [], other: []}
     try:
         for i in range(pairs):
-            for side in (("torch", "ours") if i % 2 == 0 else ("ours", "torch")):
+            for side in ((other, "ours") if i % 2 == 0 else ("ours", other)):
                 time.sleep(_PAUSE_S)
                 times[side].append(workers[side].step_ms())
     finally:
         for w in workers.values():
             w.close()
-    ratios = [o / t for o, t in zip(times["ours"], times["torch"])]
+    ratios = [o / t for o, t in zip(times["ours"], times[other])]
     return {"size": size, "pairs": pairs,
             "ours_ms": round(statistics.median(times["ours"]), 1),
-            "torch_ms": round(statistics.median(times["torch"]), 1),
+            f"{other}_ms": round(statistics.median(times[other]), 1),
             "median_ratio": round(statistics.median(ratios), 3),
             "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3),
-            "ours_all_ms": times["ours"], "torch_all_ms": times["torch"]}
+            "ours_all_ms": times["ours"], f"{other}_all_ms": times[other]}
 
 
 def main(argv=None) -> list[dict]:
@@ -131,25 +144,34 @@ def main(argv=None) -> list[dict]:
     p.add_argument("--pairs", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=2, help="torch's intra-op threads")
+    p.add_argument("--against", default="",
+                   help="a checkout of this repository to time instead of torch")
     p.add_argument("--out", default="", help="write the results as JSON here")
     p.add_argument("--worker", choices=("ours", "torch"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.worker:
         worker(args.worker, int(args.sizes), args.threads, args.warmup)
         return []
+    if args.against and not os.path.isfile(os.path.join(args.against, "benchmarks",
+                                                         os.path.basename(__file__))):
+        p.error(f"--against={args.against} is not a checkout of this repository "
+                f"(no benchmarks/{os.path.basename(__file__)} there)")
     cpu = cpu_model()
-    print(f"{cpu}; torch with {args.threads} threads; each side in its own process, steps "
-          "alternated")
-    print("size | pairs | ours ms (median) | torch ms (median) | ours/torch (median of pairs) | min-max")
+    other = f"base ({args.against})" if args.against else f"torch with {args.threads} threads"
+    name = "base" if args.against else "torch"
+    print(f"{cpu}; {other}; each side in its own process, steps alternated")
+    print(f"size | pairs | ours ms (median) | {name} ms (median) | ours/{name} (median of pairs) "
+          "| min-max")
     rows = []
     for size in map(int, args.sizes.split(",")):
-        r = compare(size, args.pairs, args.threads, args.warmup)
+        r = compare(size, args.pairs, args.threads, args.warmup, args.against)
         rows.append(r)
-        print(f"{size} | {r['pairs']} | {r['ours_ms']:.0f} | {r['torch_ms']:.0f} | "
+        print(f"{size} | {r['pairs']} | {r['ours_ms']:.0f} | {r[name + '_ms']:.0f} | "
               f"{r['median_ratio']:.3f} | {r['ratio_min']:.2f}-{r['ratio_max']:.2f}", flush=True)
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"cpu": cpu, "threads": args.threads, "rows": rows}, f, indent=1)
+            json.dump({"cpu": cpu, "threads": args.threads, "against": args.against,
+                       "rows": rows}, f, indent=1)
     return rows
 
 
