@@ -19,9 +19,10 @@ multiplications too:
   times the [kh*kw*in, out] kernel;
 - for few output channels, the input times all taps' kernels at once ([in, kh*kw*out]),
   then the kh*kw shifted slices of that product summed;
-- the residual blocks' stride-1 3x3 convs by Winograd's minimal filtering F(2x2, 3x3)
-  (`winograd_conv3x3`): 16 matrix products per 2x2 output pixels instead of 36, so
-  2.25x fewer multiply-adds, plus cheap additions before and after.
+- the residual blocks' stride-1 3x3 convs by Winograd's minimal filtering
+  (`winograd_conv3x3`): F(2x2, 3x3), 16 matrix products per 2x2 output pixels instead
+  of 36 (2.25x fewer multiply-adds), or, where there are enough tiles, F(4x4, 3x3), 36
+  per 4x4 instead of 144 (4x fewer), plus cheap additions before and after.
 The Winograd transforms and the shifted-tap sums have gradients written out: autodiff's
 (interior pads, sums of padded copies) became fusions that XLA:CPU ran with many reads
 per element.
@@ -51,11 +52,14 @@ Padding = Sequence[tuple[int, int]]
 # it saves time (very large eval images): fall back to XLA's own convolution.
 _MAX_PATCH_ELEMENTS = 256 * 1024 * 1024
 _FEW_OUTPUTS = 16
-# Winograd for float32 3x3 convs with at least this many 2x2 output tiles and channels:
-# below them the 16 small matrix products run no faster than one im2col product (res
-# conv fwd+bwd on the 2-core CPU, 256 channels: 64 tiles 12.2 vs 8.9 ms, 128 tiles 12.6
+# Winograd for float32 3x3 convs with at least this many output tiles and channels:
+# F(4x4, 3x3) where there are this many 4x4 tiles, else F(2x2, 3x3) where there are this
+# many 2x2 tiles. Below them the smaller matrix products ran no faster (res conv fwd+bwd
+# on the 2-core CPU, 256 channels: 64 2x2 tiles 12.2 vs 8.9 ms for im2col, 128 tiles 12.6
 # vs 16.2, 256 tiles 21 vs 32; 64 channels at 128 or 256 tiles: 2.0 vs 1.6-2.1, 3.2-4.3
-# vs 3.4-3.7; 128 channels: 5.4-6.2 vs 5.6-7.0, 9.2-10.0 vs 10.4-12.0).
+# vs 3.4-3.7; 128 channels: 5.4-6.2 vs 5.6-7.0, 9.2-10.0 vs 10.4-12.0. 256 channels, 4x4
+# against 2x2 tiles: 2 x 32^2 pixels (128 4x4 tiles) 37.1 vs 43.1 ms, 1 x 64^2 (256)
+# 55.4 vs 74.6, but 1 x 32^2 (64) 25.7 vs 21.0).
 _WINOGRAD_MIN_TILES = 128
 _WINOGRAD_MIN_CHANNELS = 128
 
@@ -211,132 +215,178 @@ def s2d_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding:
     return y.reshape(n, oh_blocks * qh, ow_blocks * qw, out)[:, :oh, :ow]
 
 
-# Winograd F(2, 3) (Lavin & Gray 2016), one axis at a time: B^T, G and A^T.
-def _winograd_input(d0, d1, d2, d3):
-    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+# Winograd's F(m x m, 3x3) (Lavin & Gray 2016) for output tiles of m = 2 and 4, one axis
+# at a time: B^T [a, a], G [a, 3] and A^T [m, a] for input tiles of a = m + 2 (F(4, 3)
+# at the points 0, +-1, +-2).
+_WINOGRAD = {
+    2: (np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]),
+        np.array([[1, 0, 0], [1 / 2, 1 / 2, 1 / 2], [1 / 2, -1 / 2, 1 / 2], [0, 0, 1]]),
+        np.array([[1, 1, 1, 0], [0, 1, -1, -1]])),
+    4: (np.array([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                  [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]),
+        np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                  [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]),
+        np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
+                  [0, 1, -1, 8, -8, 1]])),
+}
 
 
-# G as a matrix, and G x G acting on the 3x3 taps at once: [16 tile positions, 9 taps].
-_WINOGRAD_G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]], np.float32)
-_WINOGRAD_KERNEL = np.kron(_WINOGRAD_G, _WINOGRAD_G)
+def _combine(coefs: np.ndarray, arrays: Sequence[jax.Array]) -> jax.Array:
+    """sum of c * a over the nonzero coefficients (+-1 as adds and subtracts)."""
+    terms = [(float(c), a) for c, a in zip(coefs, arrays) if c != 0]
+    terms.sort(key=lambda t: t[0] < 0)  # a positive term first, if any
+    total = None
+    for c, a in terms:
+        if total is None:
+            total = a if c == 1 else a * np.asarray(c, a.dtype)
+        elif abs(c) == 1:
+            total = total + a if c > 0 else total - a
+        else:
+            total = total + a * np.asarray(c, a.dtype)
+    return total
 
 
-def _winograd_output(m0, m1, m2, m3):
-    return m0 + m1 + m2, m1 - m2 - m3
+def _winograd_tiles(x: jax.Array, axis: int, m: int) -> list[jax.Array]:
+    """B^T d along `axis` (length m t + 2) for the t overlapping tiles d of m + 2 pixels at
+    stride m: m + 2 arrays of length t, combined from strided slices of x."""
+    t = (x.shape[axis] - 2) // m
+    phases = [jax.lax.slice_in_dim(x, p, None, m, axis) for p in range(m)]
+    d = [jax.lax.slice_in_dim(phases[i % m], i // m, i // m + t, axis=axis) for i in range(m + 2)]
+    return [_combine(row, d) for row in _WINOGRAD[m][0]]
 
 
-def _winograd_tiles(x: jax.Array, axis: int) -> tuple[jax.Array, ...]:
-    """`_winograd_input` over the overlapping 4-wide tiles at stride 2 along `axis`
-    (length 2 t + 2): 4 arrays of length t, read as even and odd strided slices."""
-    even = jax.lax.slice_in_dim(x, 0, None, 2, axis)
-    odd = jax.lax.slice_in_dim(x, 1, None, 2, axis)
-    first, last = (lambda a: jax.lax.slice_in_dim(a, 0, a.shape[axis] - 1, axis=axis),
-                   lambda a: jax.lax.slice_in_dim(a, 1, None, axis=axis))
-    return _winograd_input(first(even), first(odd), last(even), last(odd))
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _winograd_input_tiles(x: jax.Array, m: int) -> jax.Array:
+    """B^T d B for every (m + 2)^2 tile d at stride m of x ([n, m th + 2, m tw + 2, c]):
+    [(m + 2)^2 tile positions, n, th, tw, c]. (Stacked (m + 2) x (m + 2): XLA:CPU fuses
+    no concatenate of more than 8 arrays, and materialises each of them first.)"""
+    tiles = jnp.stack([jnp.stack(_winograd_tiles(a, 2, m)) for a in _winograd_tiles(x, 1, m)])
+    return tiles.reshape((tiles.shape[0] * tiles.shape[1],) + tiles.shape[2:])
 
 
-@jax.custom_vjp
-def _winograd_input_tiles(x: jax.Array) -> jax.Array:
-    """B^T d B for every 4x4 tile d at stride 2 of x ([n, 2 th + 2, 2 tw + 2, c]):
-    [16 tile positions, n, th, tw, c]. (Stacked 4 x 4: XLA:CPU fuses no concatenate of
-    more than 8 arrays, and materialises each of them first.)"""
-    tiles = jnp.stack([jnp.stack(_winograd_tiles(a, 2)) for a in _winograd_tiles(x, 1)])
-    return tiles.reshape((16,) + tiles.shape[2:])
-
-
-def _winograd_untile(t0, t1, t2, t3, axis: int) -> jax.Array:
-    """The transpose of `_winograd_tiles` along `axis`: 4 arrays of length t back to one
-    of length 2 t + 2, each tile's B d added back to the pixels it read, which overlap by
-    two. Pixel 2k gets d0 of tile k and d2 of tile k - 1; pixel 2k + 1, d1 and d3."""
-    d0, d1, d2, d3 = t0, t1 - t2 + t3, t1 + t2 - t0, -t3
+def _winograd_untile(ts: Sequence[jax.Array], axis: int, m: int) -> jax.Array:
+    """The transpose of `_winograd_tiles` along `axis`: m + 2 arrays of length t back to
+    one of length m t + 2, each tile's B d added back to the pixels it read (tiles
+    overlap by two): pixel m k + p gets d_p of tile k and d_{p + m} of tile k - 1."""
+    bt = _WINOGRAD[m][0]
+    d = [_combine(bt[:, i], ts) for i in range(m + 2)]
 
     def shift(a, lo):  # length t + 1: a at offset lo
         return jnp.pad(a, [(lo, 1 - lo) if i == axis else (0, 0) for i in range(a.ndim)])
 
-    even, odd = shift(d0, 0) + shift(d2, 1), shift(d1, 0) + shift(d3, 1)
-    y = jnp.stack([even, odd], axis=axis + 1)
-    return y.reshape(y.shape[:axis] + (2 * y.shape[axis],) + y.shape[axis + 2:])
+    phases = [shift(d[p], 0) + shift(d[p + m], 1) if p + m < m + 2 else shift(d[p], 0)
+              for p in range(m)]
+    y = jnp.stack(phases, axis=axis + 1)
+    y = y.reshape(y.shape[:axis] + (m * y.shape[axis],) + y.shape[axis + 2:])
+    return jax.lax.slice_in_dim(y, 0, y.shape[axis] - m + 2, axis=axis)
 
 
-def _winograd_input_tiles_fwd(x):
-    return _winograd_input_tiles(x), None
+def _winograd_input_tiles_fwd(x, m):
+    return _winograd_input_tiles(x, m), None
 
 
-def _winograd_input_tiles_bwd(_, dt):
+def _winograd_input_tiles_bwd(m, _, dt):
     """Each row of positions untiled along the width, then the rows along the height:
     edge pads, adds and one interleave per axis. (Autodiff takes the strided slices
     back through interior pads, which XLA:CPU ran at ~6 ms per residual conv at 128^2
-    on one core, ~3.5 % of the step.)"""
-    dt = dt.reshape((4, 4) + dt.shape[1:])
-    rows = [_winograd_untile(*dt[a], axis=2) for a in range(4)]
-    return (_winograd_untile(*rows, axis=1),)
+    on one core, ~3.5 % of the step, with F(2x2, 3x3).)"""
+    a = m + 2
+    dt = dt.reshape((a, a) + dt.shape[1:])
+    rows = [_winograd_untile(list(dt[i]), 2, m) for i in range(a)]
+    return (_winograd_untile(rows, 1, m),)
 
 
 _winograd_input_tiles.defvjp(_winograd_input_tiles_fwd, _winograd_input_tiles_bwd)
 
 
-@jax.custom_vjp
-def _winograd_output_tiles(m: jax.Array) -> jax.Array:
-    """A^T m A for every tile ([16 tile positions, n, th, tw, out]): the 2x2 output
-    pixels of each tile, [n, 2 th, 2 tw, out]."""
-    _, n, th, tw, out = m.shape
-    m = m.reshape((4, 4) + m.shape[1:])
-    rows = _winograd_output(m[0], m[1], m[2], m[3])  # 2 x [4, n, th, tw, out]
-    y = jnp.stack([jnp.stack(_winograd_output(r[0], r[1], r[2], r[3]), axis=3) for r in rows],
-                  axis=2)  # [n, th, 2, tw, 2, out]
-    return y.reshape(n, 2 * th, 2 * tw, out)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _winograd_output_tiles(p: jax.Array, m: int) -> jax.Array:
+    """A^T p A for every tile ([(m + 2)^2 tile positions, n, th, tw, out]): the m x m
+    output pixels of each tile, [n, m th, m tw, out]."""
+    at = _WINOGRAD[m][2]
+    _, n, th, tw, out = p.shape
+    p = p.reshape((m + 2, m + 2) + p.shape[1:])
+    rows = [_combine(r, list(p)) for r in at]  # m x [a, n, th, tw, out]
+    y = jnp.stack([jnp.stack([_combine(r, list(row)) for r in at], axis=3) for row in rows],
+                  axis=2)  # [n, th, m, tw, m, out]
+    return y.reshape(n, m * th, m * tw, out)
 
 
-def _winograd_output_transpose(o0, o1):
-    """The transpose of `_winograd_output`: A applied to the gradients of 2 outputs."""
-    return o0, o0 + o1, o0 - o1, -o1
+def _winograd_output_tiles_fwd(p, m):
+    return _winograd_output_tiles(p, m), None
 
 
-def _winograd_output_tiles_fwd(m):
-    return _winograd_output_tiles(m), None
-
-
-def _winograd_output_tiles_bwd(_, dy):
-    """A dy A^T for every tile: the 16 positions stacked, each a sum of at most 4 of the
-    tile's output gradients. (Autodiff took the slices of m back through 16 pads to [16,
-    ...] each, summed: ~12 ms per residual conv at 128^2 on one CPU core.)"""
-    n, h2, w2, out = dy.shape
-    d = dy.reshape(n, h2 // 2, 2, w2 // 2, 2, out)
-    by_row = _winograd_output_transpose(d[:, :, 0], d[:, :, 1])  # 4 x [n, th, tw, 2, out]
-    dm = jnp.stack([jnp.stack(_winograd_output_transpose(r[:, :, :, 0], r[:, :, :, 1]))
-                    for r in by_row])  # 4 x 4, as the input tiles
-    return (dm.reshape((16,) + dm.shape[2:]),)
+def _winograd_output_tiles_bwd(m, _, dy):
+    """A dy A^T for every tile: the (m + 2)^2 positions stacked as the input tiles, each
+    a combination of the tile's output gradients. (Autodiff took the slices of p back
+    through pads to [(m + 2)^2, ...] each, summed: ~12 ms per residual conv at 128^2 on
+    one CPU core, with F(2x2, 3x3).)"""
+    at = _WINOGRAD[m][2]
+    n, h, w, out = dy.shape
+    d = dy.reshape(n, h // m, m, w // m, m, out)
+    by_row = [_combine(at[:, i], [d[:, :, r] for r in range(m)]) for i in range(m + 2)]
+    dp = jnp.stack([jnp.stack([_combine(at[:, j], [r[:, :, :, s] for s in range(m)])
+                               for j in range(m + 2)]) for r in by_row])
+    return (dp.reshape((dp.shape[0] * dp.shape[1],) + dp.shape[2:]),)
 
 
 _winograd_output_tiles.defvjp(_winograd_output_tiles_fwd, _winograd_output_tiles_bwd)
 
 
-def winograd_conv3x3(x: jax.Array, kernel: jax.Array, padding: Padding,
-                     pad_mode: str = "zero") -> jax.Array:
-    """Stride-1 3x3 `conv2d` by Winograd's F(2x2, 3x3): same values up to float rounding.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _winograd_kernel(kernel: jax.Array, m: int) -> jax.Array:
+    """G g G^T for every input channel and output channel of the [3, 3, c, out] kernel:
+    [(m + 2)^2 tile positions, c, out], one [(m + 2)^2, 9] x [9, c * out] matrix product,
+    its gradient the transposed product. (As [c * out, 9] x [9, (m + 2)^2] the forward
+    missed XLA:CPU's fast matrix products: 4.0 against 2.7 ms per F(4x4, 3x3) kernel of
+    256 x 256 channels on one core. Autodiff took this product's gradient through
+    transposing copies: the F(2x2, 3x3) step 4.3 % slower on one core.)"""
+    g = _WINOGRAD[m][1]
+    c, out = kernel.shape[2:]
+    return jnp.matmul(np.kron(g, g).astype(kernel.dtype), kernel.reshape(9, c * out),
+                      precision=jax.lax.Precision.HIGHEST).reshape(-1, c, out)
 
-    Each 2x2 block of output pixels reads a 4x4 tile of the padded input d and is
-    A^T [(G g G^T) * (B^T d B)] A: the tiles transformed by additions, then, for each
-    of the 16 tile positions, the tiles times that position's transformed kernel (one
-    batched matrix product [16, tiles, in] x [16, in, out]), then additions back to
-    2x2 outputs. 16 multiply-adds per 4 outputs and channel pair instead of 36.
+
+def _winograd_kernel_fwd(kernel, m):
+    return _winograd_kernel(kernel, m), None
+
+
+def _winograd_kernel_bwd(m, _, du):
+    g = _WINOGRAD[m][1]
+    a2, c, out = du.shape
+    dk = jnp.matmul(np.kron(g, g).T.astype(du.dtype), du.reshape(a2, c * out),
+                    precision=jax.lax.Precision.HIGHEST)
+    return (dk.reshape(3, 3, c, out),)
+
+
+_winograd_kernel.defvjp(_winograd_kernel_fwd, _winograd_kernel_bwd)
+
+
+def winograd_conv3x3(x: jax.Array, kernel: jax.Array, padding: Padding,
+                     pad_mode: str = "zero", m: int = 2) -> jax.Array:
+    """Stride-1 3x3 `conv2d` by Winograd's F(m x m, 3x3), m = 2 or 4: same values up to
+    float rounding (F(4x4, 3x3)'s a few times F(2x2, 3x3)'s).
+
+    Each m x m block of output pixels reads an a x a tile (a = m + 2) of the padded input
+    d and is A^T [(G g G^T) * (B^T d B)] A: the tiles transformed by additions, then, for
+    each of the a^2 tile positions, the tiles times that position's transformed kernel
+    (one batched matrix product [a^2, tiles, in] x [a^2, in, out]), then additions back
+    to m x m outputs. a^2 multiply-adds per m^2 outputs and channel pair instead of 9 m^2:
+    16 per 4 (F(2x2, 3x3)) or 36 per 16 (F(4x4, 3x3)).
     """
+    if m not in _WINOGRAD:
+        raise ValueError(f"Winograd output tiles must be one of {sorted(_WINOGRAD)}, got {m}")
     n, h, w, c = x.shape
     out = kernel.shape[-1]
+    a = m + 2
     oh, ow = h + sum(padding[0]) - 2, w + sum(padding[1]) - 2
-    th, tw = -(-oh // 2), -(-ow // 2)
+    th, tw = -(-oh // m), -(-ow // m)
     x = pad2d(x, padding, pad_mode)
-    x = jnp.pad(x, ((0, 0), (0, 2 * th + 2 - x.shape[1]), (0, 2 * tw + 2 - x.shape[2]), (0, 0)))
-    tiles = _winograd_input_tiles(x)
-    # G g G^T for all 16 positions as one [c * out, 9] x [9, 16] matrix product, and so
-    # its gradient. (As 16 slices and a stack, the step took 3.6 % longer on one CPU
-    # core; as [16, 9] x [9, c * out], whose gradient XLA:CPU took through transposing
-    # copies, 4.3 %.)
-    k_all = jnp.einsum("xk,ke->ex", kernel.reshape(9, c * out).T,
-                       _WINOGRAD_KERNEL.T.astype(kernel.dtype),
-                       precision=jax.lax.Precision.HIGHEST).reshape(16, c, out)
-    m = jnp.einsum("etc,eco->eto", tiles.reshape(16, n * th * tw, c), k_all)
-    return _winograd_output_tiles(m.reshape(16, n, th, tw, out))[:, :oh, :ow]
+    x = jnp.pad(x, ((0, 0), (0, m * th + 2 - x.shape[1]), (0, m * tw + 2 - x.shape[2]), (0, 0)))
+    tiles = _winograd_input_tiles(x, m)
+    k_all = _winograd_kernel(kernel, m)
+    p = jnp.einsum("etc,eco->eto", tiles.reshape(a * a, n * th * tw, c), k_all)
+    return _winograd_output_tiles(p.reshape(a * a, n, th, tw, out), m)[:, :oh, :ow]
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2))
@@ -395,8 +445,10 @@ def _conv_in_form(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], pad
     if form != "matmul" or n * oh * ow * kh * kw * c > _MAX_PATCH_ELEMENTS:
         return _conv_valid(pad2d(x, padding, pad_mode), kernel, strides)
     if ((kh, kw) == (3, 3) and strides == (1, 1) and min(c, out) >= _WINOGRAD_MIN_CHANNELS
-            and x.dtype == jnp.float32 and n * -(-oh // 2) * -(-ow // 2) >= _WINOGRAD_MIN_TILES):
-        return winograd_conv3x3(x, kernel, padding, pad_mode)
+            and x.dtype == jnp.float32):
+        for m in (4, 2):
+            if n * -(-oh // m) * -(-ow // m) >= _WINOGRAD_MIN_TILES:
+                return winograd_conv3x3(x, kernel, padding, pad_mode, m)
     if out < _FEW_OUTPUTS and strides == (1, 1):
         # Every tap's output at every padded input position, [n, H, W, kh, kw, out];
         # then the shifted slices summed (`_shifted_tap_sum`).
