@@ -111,14 +111,18 @@ def cpu_model() -> str:
     return f"{names[0] if names else platform.processor() or 'unknown CPU'} x {os.cpu_count()}"
 
 
+def _script_in(tree: str) -> str:
+    """This script's path in another checkout `tree` of this repository."""
+    return os.path.join(tree, "benchmarks", os.path.basename(__file__))
+
+
 def compare(size: int, pairs: int, threads: int, warmup: int, against: str = "") -> dict:
     """Alternated timing of both steps at `size`^2: ms medians and per-pair ratios. The
     other side is torch, or with `against` (a checkout of this repository) its step."""
     other = "base" if against else "torch"
     workers = {"ours": _Worker("ours", size, threads, warmup)}
-    workers[other] = (_Worker("ours", size, threads, warmup,
-                              os.path.join(against, "benchmarks", os.path.basename(__file__)))
-                      if against else _Worker("torch", size, threads, warmup))
+    workers[other] = (_Worker("ours", size, threads, warmup, _script_in(against)) if against
+                      else _Worker("torch", size, threads, warmup))
     times = {"ours": [], other: []}
     try:
         for i in range(pairs):
@@ -152,10 +156,9 @@ def main(argv=None) -> list[dict]:
     if args.worker:
         worker(args.worker, int(args.sizes), args.threads, args.warmup)
         return []
-    if args.against and not os.path.isfile(os.path.join(args.against, "benchmarks",
-                                                         os.path.basename(__file__))):
+    if args.against and not os.path.isfile(_script_in(args.against)):
         p.error(f"--against={args.against} is not a checkout of this repository "
-                f"(no benchmarks/{os.path.basename(__file__)} there)")
+                f"(no {_script_in(args.against)})")
     cpu = cpu_model()
     other = f"base ({args.against})" if args.against else f"torch with {args.threads} threads"
     name = "base" if args.against else "torch"
