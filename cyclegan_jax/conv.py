@@ -520,48 +520,78 @@ def upsample2x(x: jax.Array, kernel: jax.Array, impl: str = "auto",
     """
     n, h, w, c = x.shape
     out = kernel.shape[2]
+    if _form(impl) == "matmul" and n * h * w * 4 * c <= _MAX_PATCH_ELEMENTS:
+        y = _sub_pixel_matmuls(x, kernel)
+        return y if bias is None else y + bias
     # select[d, a, i] = 1 where output phase a reads window offset d through torch tap i.
     select = np.zeros((2, 2, 3), np.float32)
-    select[0, 0, 1] = select[0, 1, 2] = select[1, 1, 0] = 1.0
+    for (d, a), i in _TORCH_TAP.items():
+        select[d, a, i] = 1.0
     # One contraction, so that the kernel's gradient is one small contraction too (not
     # a sum of padded slices that XLA would fuse into, and repeat in, the optimizer).
     sub_kernel = jnp.einsum("dai,ebj,ijoc->decabo", select.astype(kernel.dtype),
                             select.astype(kernel.dtype), kernel,
                             precision=jax.lax.Precision.HIGHEST).reshape(2, 2, c, 4 * out)
-    if _form(impl) == "matmul" and n * h * w * 4 * c <= _MAX_PATCH_ELEMENTS:
-        y = _sub_pixel_matmuls(x, sub_kernel.reshape(2, 2, c, 2, 2, out))
-        return y if bias is None else y + bias
     y = conv2d(x, sub_kernel, (1, 1), ((0, 1), (0, 1)), impl,  # [n, h, w, (a, b, out)]
                bias=None if bias is None else jnp.tile(bias, 4))
     y = y.reshape(n, h, w, 2, 2, out).transpose(0, 1, 3, 2, 4, 5)
     return y.reshape(n, 2 * h, 2 * w, out)
 
 
+# Along one axis, the torch tap that output phase a multiplies window offset d by
+# ((d, a) = (1, 0) has none); see `upsample2x`.
+_TORCH_TAP = {(0, 0): 1, (0, 1): 2, (1, 1): 0}
 # The 2x2 window offsets (d, e) in the order `_sub_pixel_matmuls` stacks them, and the
 # contiguous run of them each output phase (a, b) reads: (0, 0) one, (0, 1) and (1, 0)
 # two, (1, 1) all four.
 _SUB_PIXEL_OFFSETS = ((1, 0), (0, 0), (0, 1), (1, 1))
 _SUB_PIXEL_READS = {(0, 0): slice(1, 2), (0, 1): slice(1, 3), (1, 0): slice(0, 2),
                     (1, 1): slice(0, 4)}
+# The torch taps (3 i + j) that the phases' reads multiply by, phase after phase: each
+# of the nine once.
+_PHASE_TAPS = np.array([3 * _TORCH_TAP[d, a] + _TORCH_TAP[e, b]
+                        for (a, b), reads in _SUB_PIXEL_READS.items()
+                        for d, e in _SUB_PIXEL_OFFSETS[reads]])
 
 
-def _sub_pixel_matmuls(x: jax.Array, sub_kernel: jax.Array) -> jax.Array:
-    """The sub-pixel conv of `upsample2x` as one matrix product per output phase.
+@jax.custom_vjp
+def _phase_kernels(kernel: jax.Array) -> tuple[jax.Array, ...]:
+    """The [3, 3, out, in] transposed-conv kernel as one [reads * in, out] matrix per
+    output phase of `_sub_pixel_matmuls` (in `_SUB_PIXEL_READS` order): the torch taps
+    in `_PHASE_TAPS` order, split by phase. A permutation of the taps, its gradient the
+    inverse one. (Built as the sub-pixel conv's kernel, an einsum with 0/1 selections,
+    and sliced, it ran as matrix products of 3 or 4 columns at < 1 GFLOP/s on XLA:CPU:
+    ~50 ms of the 64^2 step on one core.)"""
+    taps = kernel.reshape(9, *kernel.shape[2:]).transpose(0, 2, 1)[_PHASE_TAPS]  # [9, in, out]
+    starts = np.cumsum([0] + [r.stop - r.start for r in _SUB_PIXEL_READS.values()])
+    return tuple(taps[a:b].reshape(-1, taps.shape[-1]) for a, b in zip(starts, starts[1:]))
 
-    `sub_kernel` is [d, e, in, a, b, out]. Phase (a, b) reads only the window offsets
-    where the transposed conv has a tap, so the products do the transposed conv's 9
-    multiply-adds per input pixel and channel pair, not the 2x2 conv's 16 (its other
-    blocks are zeros).
-    """
+
+def _phase_kernels_fwd(kernel):
+    return _phase_kernels(kernel), None
+
+
+def _phase_kernels_bwd(_, d_phases):
+    out = d_phases[0].shape[-1]
+    taps = jnp.concatenate(d_phases).reshape(9, -1, out)[np.argsort(_PHASE_TAPS)]
+    return (taps.transpose(0, 2, 1).reshape(3, 3, out, -1),)
+
+
+_phase_kernels.defvjp(_phase_kernels_fwd, _phase_kernels_bwd)
+
+
+def _sub_pixel_matmuls(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """`upsample2x` without bias as one matrix product per output phase (a, b) of the
+    sub-pixel conv, over only the window offsets where the transposed conv has a tap:
+    the transposed conv's 9 multiply-adds per input pixel and channel pair, not the 2x2
+    conv's 16 (its other kernel blocks are zeros)."""
     n, h, w, c = x.shape
     xp = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
     windows = jnp.stack([xp[:, d:d + h, e:e + w] for d, e in _SUB_PIXEL_OFFSETS], axis=3)
     windows = windows.reshape(n * h * w, 4, c)
     phases = {}
-    for (a, b), reads in _SUB_PIXEL_READS.items():
-        k = jnp.stack([sub_kernel[d, e, :, a, b] for d, e in _SUB_PIXEL_OFFSETS[reads]])
-        phases[a, b] = (windows[:, reads].reshape(n * h * w, -1)
-                        @ k.reshape(-1, k.shape[-1])).reshape(n, h, w, -1)
+    for ((a, b), reads), k in zip(_SUB_PIXEL_READS.items(), _phase_kernels(kernel)):
+        phases[a, b] = (windows[:, reads].reshape(n * h * w, -1) @ k).reshape(n, h, w, -1)
     y = jnp.stack([jnp.stack([phases[a, 0], phases[a, 1]], axis=3) for a in (0, 1)], axis=2)
     return y.reshape(n, 2 * h, 2 * w, y.shape[-1])
 

@@ -145,6 +145,18 @@ def test_cpu_upsample_multiplies_only_where_the_transposed_conv_has_taps():
     assert macs == 9 * n * h * w * c * out
 
 
+def test_cpu_upsample_gradients_equal_the_sub_pixel_convs():
+    # The CPU form builds each phase's kernel by permuting the torch taps, with its own
+    # gradient (the inverse permutation).
+    rng = np.random.default_rng(4)
+    x = jnp.asarray(rng.standard_normal((2, 5, 7, 4)).astype(np.float32))
+    k = jnp.asarray(rng.standard_normal((3, 3, 6, 4)).astype(np.float32))
+    grads = {impl: jax.grad(lambda x, k, impl=impl: jnp.sum(conv.upsample2x(x, k, impl) ** 3),
+                            argnums=(0, 1))(x, k) for impl in ("matmul", "xla")}
+    for a, b in zip(grads["matmul"], grads["xla"]):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5 * float(jnp.abs(b).max()))
+
+
 def test_reflect_pad_matches_reflection_pad2d():
     x = np.arange(2 * 4 * 5 * 1, dtype=np.float32).reshape(2, 4, 5, 1)
     out = np.asarray(conv.pad2d(jnp.asarray(x), ((2, 2), (2, 2)), "reflect"))
