@@ -29,6 +29,7 @@ import numpy as np
 import pytest
 
 import cyclegan_jax
+from cyclegan_jax import step as step_lib
 from cyclegan_jax.step import METRIC_NAMES
 from cyclegan_jax.torch_import import params_from_state_dict
 from tests import helpers
@@ -123,6 +124,30 @@ def test_identity_off_gives_zero_identity_terms():
     assert float(terms["idt_A"]) == 0.0 and float(terms["idt_B"]) == 0.0
     assert "idt_A" not in images
     assert float(loss) == pytest.approx(sum(float(v) for v in terms.values()), rel=1e-6)
+
+
+@pytest.mark.parametrize("lambda_identity,per_call", [(0.5, (1, 2, 3)), (0.0, (1, 2))])
+def test_generator_images_joined_into_fewer_calls_equal_separate_calls(
+        monkeypatch, lambda_identity, per_call):
+    # On CPU the generator calls join images up to a pixel budget; any grouping must give
+    # every image and loss term of calls on one image each.
+    config = helpers.tiny_config(lambda_identity=lambda_identity)
+    hp = cyclegan_jax.HParams.from_config(config)
+    params = cyclegan_jax.create_train_state(config, 0).params
+    rng = np.random.default_rng(5)
+    a, b = (jnp.asarray(rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)) for _ in "AB")
+    results = []
+    for k in per_call:
+        monkeypatch.setattr(step_lib, "_CPU_PIXELS_PER_CALL", k * 2 * 32 * 32)
+        assert step_lib._images_per_call(a.shape) == k
+        results.append(jax.jit(lambda p: cyclegan_jax.generator_loss(
+            {n: p[n] for n in ("G_A", "G_B")}, {n: p[n] for n in ("D_A", "D_B")}, a, b, hp)
+        )(params))
+    for other in results[1:]:
+        np.testing.assert_allclose(other[0], results[0][0], rtol=1e-5)
+        for name, image in results[0][1][1].items():
+            np.testing.assert_allclose(other[1][1][name], image, atol=1e-5)
+    assert len(results[0][1][1]) == (6 if lambda_identity else 4)
 
 
 def _run(seed: int, steps: int = 3):
