@@ -128,6 +128,12 @@ def _jnp_pad(x: jax.Array, padding: Padding, mode: str) -> jax.Array:
     return jnp.pad(x, widths, mode="reflect" if mode == "reflect" else "constant")
 
 
+def _give_linear_vjp(f: jax.custom_vjp, bwd: Callable) -> None:
+    """Sets the gradient of the linear `f` (a `jax.custom_vjp`) to `bwd`(its nondiff
+    arguments, None, cotangent): the transposed map, which needs nothing saved."""
+    f.defvjp(lambda *args: (f(*args), None), bwd)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
 def _reflect_pad(x: jax.Array, padding: tuple[tuple[int, int], tuple[int, int]]) -> jax.Array:
     # One gather: jnp.pad's reflect mode is a concatenate per axis, two copies that
@@ -137,17 +143,13 @@ def _reflect_pad(x: jax.Array, padding: tuple[tuple[int, int], tuple[int, int]])
     return x[:, rows[:, None], cols[None, :]]
 
 
-def _reflect_pad_fwd(x, padding):
-    return _reflect_pad(x, padding), None
-
-
 def _reflect_pad_bwd(padding, _, g):
     # jnp.pad's transpose folds the borders back with slices and adds (no scatter).
     shape = (g.shape[0], g.shape[1] - sum(padding[0]), g.shape[2] - sum(padding[1]), g.shape[3])
     return jax.vjp(lambda z: _jnp_pad(z, padding, "reflect"), jnp.zeros(shape, g.dtype))[1](g)
 
 
-_reflect_pad.defvjp(_reflect_pad_fwd, _reflect_pad_bwd)
+_give_linear_vjp(_reflect_pad, _reflect_pad_bwd)
 
 
 def pad2d(x: jax.Array, padding: Padding, mode: str = "zero") -> jax.Array:
@@ -281,10 +283,6 @@ def _winograd_untile(ts: Sequence[jax.Array], axis: int, m: int) -> jax.Array:
     return jax.lax.slice_in_dim(y, 0, y.shape[axis] - m + 2, axis=axis)
 
 
-def _winograd_input_tiles_fwd(x, m):
-    return _winograd_input_tiles(x, m), None
-
-
 def _winograd_input_tiles_bwd(m, _, dt):
     """Each row of positions untiled along the width, then the rows along the height:
     edge pads, adds and one interleave per axis. (Autodiff takes the strided slices
@@ -296,7 +294,7 @@ def _winograd_input_tiles_bwd(m, _, dt):
     return (_winograd_untile(rows, 1, m),)
 
 
-_winograd_input_tiles.defvjp(_winograd_input_tiles_fwd, _winograd_input_tiles_bwd)
+_give_linear_vjp(_winograd_input_tiles, _winograd_input_tiles_bwd)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
@@ -310,10 +308,6 @@ def _winograd_output_tiles(p: jax.Array, m: int) -> jax.Array:
     y = jnp.stack([jnp.stack([_combine(r, list(row)) for r in at], axis=3) for row in rows],
                   axis=2)  # [n, th, m, tw, m, out]
     return y.reshape(n, m * th, m * tw, out)
-
-
-def _winograd_output_tiles_fwd(p, m):
-    return _winograd_output_tiles(p, m), None
 
 
 def _winograd_output_tiles_bwd(m, _, dy):
@@ -330,7 +324,7 @@ def _winograd_output_tiles_bwd(m, _, dy):
     return (dp.reshape((dp.shape[0] * dp.shape[1],) + dp.shape[2:]),)
 
 
-_winograd_output_tiles.defvjp(_winograd_output_tiles_fwd, _winograd_output_tiles_bwd)
+_give_linear_vjp(_winograd_output_tiles, _winograd_output_tiles_bwd)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
@@ -347,10 +341,6 @@ def _winograd_kernel(kernel: jax.Array, m: int) -> jax.Array:
                       precision=jax.lax.Precision.HIGHEST).reshape(-1, c, out)
 
 
-def _winograd_kernel_fwd(kernel, m):
-    return _winograd_kernel(kernel, m), None
-
-
 def _winograd_kernel_bwd(m, _, du):
     g = _WINOGRAD[m][1]
     a2, c, out = du.shape
@@ -359,7 +349,7 @@ def _winograd_kernel_bwd(m, _, du):
     return (dk.reshape(3, 3, c, out),)
 
 
-_winograd_kernel.defvjp(_winograd_kernel_fwd, _winograd_kernel_bwd)
+_give_linear_vjp(_winograd_kernel, _winograd_kernel_bwd)
 
 
 def winograd_conv3x3(x: jax.Array, kernel: jax.Array, padding: Padding,
@@ -567,17 +557,13 @@ def _phase_kernels(kernel: jax.Array) -> tuple[jax.Array, ...]:
     return tuple(taps[a:b].reshape(-1, taps.shape[-1]) for a, b in zip(starts, starts[1:]))
 
 
-def _phase_kernels_fwd(kernel):
-    return _phase_kernels(kernel), None
-
-
 def _phase_kernels_bwd(_, d_phases):
     out = d_phases[0].shape[-1]
     taps = jnp.concatenate(d_phases).reshape(9, -1, out)[np.argsort(_PHASE_TAPS)]
     return (taps.transpose(0, 2, 1).reshape(3, 3, out, -1),)
 
 
-_phase_kernels.defvjp(_phase_kernels_fwd, _phase_kernels_bwd)
+_give_linear_vjp(_phase_kernels, _phase_kernels_bwd)
 
 
 def _sub_pixel_matmuls(x: jax.Array, kernel: jax.Array) -> jax.Array:
