@@ -116,10 +116,15 @@ def _script_in(tree: str) -> str:
     return os.path.join(tree, "benchmarks", os.path.basename(__file__))
 
 
+def _other_side(against: str) -> str:
+    """The name of the side timed against ours: "base" (another checkout) or "torch"."""
+    return "base" if against else "torch"
+
+
 def compare(size: int, pairs: int, threads: int, warmup: int, against: str = "") -> dict:
     """Alternated timing of both steps at `size`^2: ms medians and per-pair ratios. The
     other side is torch, or with `against` (a checkout of this repository) its step."""
-    other = "base" if against else "torch"
+    other = _other_side(against)
     workers = {"ours": _Worker("ours", size, threads, warmup)}
     workers[other] = (_Worker("ours", size, threads, warmup, _script_in(against)) if against
                       else _Worker("torch", size, threads, warmup))
@@ -161,7 +166,7 @@ def main(argv=None) -> list[dict]:
                 f"(no {_script_in(args.against)})")
     cpu = cpu_model()
     other = f"base ({args.against})" if args.against else f"torch with {args.threads} threads"
-    name = "base" if args.against else "torch"
+    name = _other_side(args.against)
     print(f"{cpu}; {other}; each side in its own process, steps alternated")
     print(f"size | pairs | ours ms (median) | {name} ms (median) | ours/{name} (median of pairs) "
           "| min-max")
