@@ -70,7 +70,7 @@ _FEW_CHANNELS = 4
 IMPLS = ("auto", "xla", "s2d", "matmul")
 
 
-def _form(impl: str = "auto") -> str:
+def conv_form(impl: str = "auto") -> str:
     """The form `impl` stands for: "matmul", "s2d" (XLA's convolutions, those from and to
     few channels by space-to-depth) or "xla"; "auto": "matmul" on CPU, else "s2d".
 
@@ -417,10 +417,10 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),
            pad_mode: str = "zero", bias: jax.Array | None = None) -> jax.Array:
     """NHWC input, HWIO kernel, padding `padding` of kind `pad_mode` ("zero" or "reflect"),
     plus `bias` ([out]) if given. Same result as padding and `lax.conv_general_dilated`
-    (and adding the bias) up to float summation order; `impl` as `_form`."""
+    (and adding the bias) up to float summation order; `impl` as `conv_form`."""
     if pad_mode not in PAD_MODES:
         raise ValueError(f"pad_mode must be one of {PAD_MODES}, got {pad_mode!r}")
-    form = _form(impl)
+    form = conv_form(impl)
     block = _s2d_block(kernel.shape, strides) if form == "s2d" else 0
     if block:
         return s2d_conv(x, kernel, strides, padding, pad_mode, block, bias)
@@ -514,7 +514,7 @@ def upsample2x(x: jax.Array, kernel: jax.Array, impl: str = "auto",
     """
     n, h, w, c = x.shape
     out = kernel.shape[2]
-    if _form(impl) == "matmul" and n * h * w * 4 * c <= _MAX_PATCH_ELEMENTS:
+    if conv_form(impl) == "matmul" and n * h * w * 4 * c <= _MAX_PATCH_ELEMENTS:
         y = _sub_pixel_matmuls(x, kernel)
         return y if bias is None else y + bias
     # select[d, a, i] = 1 where output phase a reads window offset d through torch tap i.

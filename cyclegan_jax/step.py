@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from cyclegan_jax import pool as pool_lib
+from cyclegan_jax.conv import conv_form
 from cyclegan_jax.losses import discriminator_gan_loss, gan_loss, l1
 from cyclegan_jax.state import HParams, TrainState, learning_rate
 
@@ -33,7 +34,8 @@ def _together(net: Callable[[jax.Array], jax.Array], *xs: jax.Array) -> tuple[ja
     return tuple(out[:, i] for i in range(len(xs)))
 
 
-# On CPU, at most this many pixels (images x H x W) per generator call. Joining G_A's
+# With the CPU's matrix-product conv forms ("matmul", what conv_impl "auto" picks on
+# CPU), at most this many pixels (images x H x W) per generator call. Joining G_A's
 # three images into one call took the 2-core step 5.5 % faster at 64^2 (20 alternated
 # pairs), but 3.5-10 % slower at 128^2 (16 pairs, twice), where the joined activations
 # ran slower per element in nearly every elementwise fusion (a one-core profile). Pairs
@@ -41,10 +43,13 @@ def _together(net: Callable[[jax.Array], jax.Array], *xs: jax.Array) -> tuple[ja
 _CPU_PIXELS_PER_CALL = 2 * 128 * 128
 
 
-def _images_per_call(shape: tuple[int, ...]) -> int:
+def _images_per_call(shape: tuple[int, ...], conv_impl: str) -> int:
     """How many of the generator's [N, H, W, C] batches `generator_loss` joins per call:
-    all (3) off CPU, on CPU as many as `_CPU_PIXELS_PER_CALL` allows (at least 1)."""
-    if jax.default_backend() != "cpu":
+    all (3), or, where `conv_impl` means the matrix-product forms (`conv.conv_form`), as
+    many as `_CPU_PIXELS_PER_CALL` allows (at least 1). (Decided by the conv form, not
+    by JAX's default backend, so that a step compiled for a GPU on a machine without one,
+    `benchmarks/gpu_hlo.py`, is the GPU's step.)"""
+    if conv_form(conv_impl) != "matmul":
         return 3
     return max(1, _CPU_PIXELS_PER_CALL // (shape[0] * shape[1] * shape[2]))
 
@@ -76,7 +81,7 @@ def generator_loss(g_params: dict, d_params: dict, real_A: jax.Array, real_B: ja
         return getattr(hparams, name).apply({"params": d_params[name]}, x)
 
     images, terms = {}, {}
-    per_call = _images_per_call(real_A.shape)
+    per_call = _images_per_call(real_A.shape, hparams.conv_impl)
 
     def run_all(name, inputs):  # {image name: its input}, in as few calls as allowed
         names = list(inputs)

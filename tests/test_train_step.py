@@ -139,7 +139,7 @@ def test_generator_images_joined_into_fewer_calls_equal_separate_calls(
     results = []
     for k in per_call:
         monkeypatch.setattr(step_lib, "_CPU_PIXELS_PER_CALL", k * 2 * 32 * 32)
-        assert step_lib._images_per_call(a.shape) == k
+        assert step_lib._images_per_call(a.shape, "matmul") == k
         results.append(jax.jit(lambda p: cyclegan_jax.generator_loss(
             {n: p[n] for n in ("G_A", "G_B")}, {n: p[n] for n in ("D_A", "D_B")}, a, b, hp)
         )(params))
@@ -148,6 +148,17 @@ def test_generator_images_joined_into_fewer_calls_equal_separate_calls(
         for name, image in results[0][1][1].items():
             np.testing.assert_allclose(other[1][1][name], image, atol=1e-5)
     assert len(results[0][1][1]) == (6 if lambda_identity else 4)
+
+
+def test_images_per_call_budget_only_for_the_matmul_conv_forms():
+    # The pixel budget was measured for the CPU's matrix-product forms; with XLA's convs
+    # (a GPU's "auto", or a step compiled for one elsewhere) all three images join.
+    big = (4, 256, 256, 3)
+    assert step_lib._images_per_call(big, "matmul") == 1
+    assert step_lib._images_per_call((1, 64, 64, 3), "matmul") == 8
+    assert step_lib._images_per_call(big, "s2d") == step_lib._images_per_call(big, "xla") == 3
+    expected = 1 if jax.default_backend() == "cpu" else 3
+    assert step_lib._images_per_call(big, "auto") == expected
 
 
 def _run(seed: int, steps: int = 3):
