@@ -168,8 +168,8 @@ def init_params(hparams: HParams, rng: jax.Array) -> dict:
     k_ga, k_gb, k_da, k_db = jax.random.split(rng, 4)
     size_d = max(64, 2 ** (hparams.n_layers_D + 3))
 
-    def init(net, key, nc, size):  # the init ops only, without the forward pass: 25 % faster
-        return net.lazy_init(key, jax.ShapeDtypeStruct((1, size, size, nc), net.dtype))["params"]
+    def init(net, key, nc, size):
+        return net.init(key, jnp.zeros((1, size, size, nc), net.dtype))["params"]
 
     return {
         "G_A": init(hparams.G_A, k_ga, hparams.input_nc, 16),
