@@ -232,6 +232,13 @@ def test_init_is_official_normal_002_with_zero_bias():
     assert all(not b.any() for b in biases)
 
 
+@pytest.mark.parametrize("shape", [(7, 7, 3, 8), (3, 3, 16, 16), (4, 4, 8, 1), (5,)])
+def test_flat_conv_init_draws_the_numbers_of_the_shaped_normal_init(shape):
+    key = jax.random.key(3)
+    expected = nn.initializers.normal(stddev=0.02)(key, shape, jnp.float32)
+    assert np.array_equal(np.asarray(models.conv_init(key, shape)), np.asarray(expected))
+
+
 def test_dropout_only_in_training_mode():
     net = models.ResnetGenerator(ngf=8, n_blocks=2, use_dropout=True)
     x = jax.random.uniform(jax.random.key(0), (1, 16, 16, 3), minval=-1, maxval=1)
