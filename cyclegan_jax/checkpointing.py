@@ -32,6 +32,36 @@ def all_finite(tree: Any) -> jax.Array:
     return jnp.all(jnp.stack(leaves))
 
 
+def _mismatch(saved: Any, target: Any) -> str:
+    """Why the arrays a checkpoint holds (`saved`: Orbax's metadata tree) do not fit
+    `target` (ShapeDtypeStructs); "" when their names, shapes and dtypes all agree.
+
+    Checked before reading, so a checkpoint of another model size is named as such
+    (and Orbax's restore is not left half-started)."""
+    def by_name(tree):
+        return {jax.tree_util.keystr(path, simple=True, separator="."): leaf
+                for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+    def listed(names):
+        return ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+
+    saved, target = by_name(saved), by_name(target)
+    missing, extra = sorted(target.keys() - saved.keys()), sorted(saved.keys() - target.keys())
+    if missing or extra:
+        return "; ".join(
+            ([f"{len(missing)} arrays of this run are not in it ({listed(missing)})"]
+             if missing else []) +
+            ([f"it has {len(extra)} arrays this run does not ({listed(extra)})"]
+             if extra else []))
+    # The params first (the arrays a user knows by name), in name order.
+    for name, want in sorted(target.items(), key=lambda i: (not i[0].startswith("params."), i[0])):
+        have = saved[name]
+        if tuple(have.shape) != tuple(want.shape) or have.dtype != want.dtype:
+            return (f"{name} is {have.dtype}{list(have.shape)} in the checkpoint, "
+                    f"{want.dtype}{list(want.shape)} in this run")
+    return ""
+
+
 class Checkpoints:
     """The checkpoints of one run in `directory`, keeping the newest `keep`."""
 
@@ -41,7 +71,9 @@ class Checkpoints:
             self.directory,
             options=ocp.CheckpointManagerOptions(
                 max_to_keep=keep, create=True, enable_async_checkpointing=False,
-                cleanup_tmp_directories=True))
+                cleanup_tmp_directories=True),
+            item_handlers={"state": ocp.StandardCheckpointHandler(),
+                           "record": ocp.JsonCheckpointHandler()})
 
     def steps(self) -> list[int]:
         """Steps of the complete checkpoints, oldest first."""
@@ -67,11 +99,16 @@ class Checkpoints:
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
             flax.serialization.to_state_dict(template))
         steps = self.steps()
+        problems = []
         for step in reversed(steps):
             try:
+                mismatch = _mismatch(self._manager.item_metadata(step)["state"], target)
+                if mismatch:
+                    raise ValueError(mismatch)
                 restored = self._manager.restore(step, args=ocp.args.Composite(
                     state=ocp.args.StandardRestore(target), record=ocp.args.JsonRestore()))
             except Exception as e:  # noqa: BLE001  (any read failure means: try an older one)
+                problems.append(f"step {step}: {type(e).__name__}: {e}")
                 logging.warning("checkpoint at step %d in %s cannot be read (%s: %s); "
                                 "falling back to the previous one", step, self.directory,
                                 type(e).__name__, e)
@@ -81,10 +118,10 @@ class Checkpoints:
         if steps:
             raise UserError(
                 f"none of the checkpoints in {self.directory} (steps {steps}) can be read into "
-                "this run's train state. If the model config changed (ngf, ndf, netG, norm, "
-                "pool_size, crop_size, channels), run with the config the checkpoints were "
-                "written with (saved as config.json beside them); otherwise the files are "
-                "damaged. Nothing was overwritten.")
+                f"this run's train state (newest, {problems[0]}). If the model config changed "
+                "(ngf, ndf, netG, norm, pool_size, crop_size, channels), run with the config "
+                "the checkpoints were written with (saved as config.json beside them); "
+                "otherwise the files are damaged. Nothing was overwritten.")
         return None
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ from PIL import Image
 
 import cyclegan_jax
 from cyclegan_jax import training
-from cyclegan_jax.checkpointing import Checkpoints
+from cyclegan_jax.checkpointing import Checkpoints, _mismatch
 from cyclegan_jax.errors import UserError
 from cyclegan_jax.step import METRIC_NAMES
 from tests import helpers
@@ -96,8 +96,10 @@ def test_all_checkpoints_unreadable_is_an_error_not_a_fresh_start(straight_run, 
 
     workdir = str(tmp_path / "run")
     shutil.copytree(straight_run[0], workdir)
-    with pytest.raises(UserError, match="none of the checkpoints"):  # another model size
+    with pytest.raises(UserError, match="none of the checkpoints") as error:  # another size
         training.train_and_evaluate(helpers.train_config(ngf=4), workdir)
+    assert ("newest, step 6: ValueError: params.G_A.block_0.conv_0.bias is float32[32] in the "
+            "checkpoint, float32[16] in this run") in str(error.value)
     assert Checkpoints(os.path.join(workdir, "checkpoints")).steps() == [3, 6]
 
 
@@ -233,3 +235,17 @@ def test_prefetch_to_mesh_keeps_order_runs_ahead_and_closes_source():
     next(early)
     early.close()  # the training loop stops early (SIGTERM, num_train_steps)
     assert closed == [True, True]
+
+
+def test_checkpoint_mismatch_names_missing_extra_and_reshaped_arrays():
+    def tree(**shapes):
+        return {"params": {n: jax.ShapeDtypeStruct(s, np.float32) for n, s in shapes.items()},
+                "step": jax.ShapeDtypeStruct((), np.int32)}
+
+    saved = tree(a=(2,), b=(3,), c=(1,), d=(1,), e=(1,))
+    assert _mismatch(saved, saved) == ""
+    assert _mismatch(saved, tree(a=(2,), z=(3,))) == (
+        "1 arrays of this run are not in it (params.z); "
+        "it has 4 arrays this run does not (params.b, params.c, params.d, ...)")
+    assert _mismatch(saved, tree(a=(2,), b=(4,), c=(1,), d=(1,), e=(1,))) == (
+        "params.b is float32[3] in the checkpoint, float32[4] in this run")
