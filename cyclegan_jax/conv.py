@@ -40,6 +40,7 @@ do not depend on which form runs.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
@@ -356,6 +357,11 @@ def _winograd_kernel_bwd(m, _, du):
 _give_linear_vjp(_winograd_kernel, _winograd_kernel_bwd)
 
 
+def _tile_counts(oh: int, ow: int, m: int) -> tuple[int, int]:
+    """How many m x m output tiles cover an oh x ow output, along each axis."""
+    return -(-oh // m), -(-ow // m)
+
+
 def winograd_conv3x3(x: jax.Array, kernel: jax.Array, padding: Padding,
                      pad_mode: str = "zero", m: int = 2) -> jax.Array:
     """Stride-1 3x3 `conv2d` by Winograd's F(m x m, 3x3), m = 2 or 4: same values up to
@@ -374,7 +380,7 @@ def winograd_conv3x3(x: jax.Array, kernel: jax.Array, padding: Padding,
     out = kernel.shape[-1]
     a = m + 2
     oh, ow = h + sum(padding[0]) - 2, w + sum(padding[1]) - 2
-    th, tw = -(-oh // m), -(-ow // m)
+    th, tw = _tile_counts(oh, ow, m)
     x = pad2d(x, padding, pad_mode)
     x = jnp.pad(x, ((0, 0), (0, m * th + 2 - x.shape[1]), (0, m * tw + 2 - x.shape[2]), (0, 0)))
     tiles = _winograd_input_tiles(x, m)
@@ -441,7 +447,7 @@ def _conv_in_form(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], pad
     if ((kh, kw) == (3, 3) and strides == (1, 1) and min(c, out) >= _WINOGRAD_MIN_CHANNELS
             and x.dtype == jnp.float32):
         for m in (4, 2):
-            if n * -(-oh // m) * -(-ow // m) >= _WINOGRAD_MIN_TILES:
+            if n * math.prod(_tile_counts(oh, ow, m)) >= _WINOGRAD_MIN_TILES:
                 return winograd_conv3x3(x, kernel, padding, pad_mode, m)
     if out < _FEW_OUTPUTS and strides == (1, 1):
         # Every tap's output at every padded input position, [n, H, W, kh, kw, out];
