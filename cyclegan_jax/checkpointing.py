@@ -49,9 +49,9 @@ def _mismatch(saved: Any, target: Any) -> str:
     missing, extra = sorted(target.keys() - saved.keys()), sorted(saved.keys() - target.keys())
     if missing or extra:
         return "; ".join(
-            ([f"{len(missing)} arrays of this run are not in it ({listed(missing)})"]
+            ([f"{len(missing)} arrays of this run are not in the checkpoint ({listed(missing)})"]
              if missing else []) +
-            ([f"it has {len(extra)} arrays this run does not ({listed(extra)})"]
+            ([f"the checkpoint has {len(extra)} arrays this run does not ({listed(extra)})"]
              if extra else []))
     # The params first (the arrays a user knows by name), in name order.
     for name, want in sorted(target.items(), key=lambda i: (not i[0].startswith("params."), i[0])):

@@ -245,7 +245,7 @@ def test_checkpoint_mismatch_names_missing_extra_and_reshaped_arrays():
     saved = tree(a=(2,), b=(3,), c=(1,), d=(1,), e=(1,))
     assert _mismatch(saved, saved) == ""
     assert _mismatch(saved, tree(a=(2,), z=(3,))) == (
-        "1 arrays of this run are not in it (params.z); "
-        "it has 4 arrays this run does not (params.b, params.c, params.d, ...)")
+        "1 arrays of this run are not in the checkpoint (params.z); "
+        "the checkpoint has 4 arrays this run does not (params.b, params.c, params.d, ...)")
     assert _mismatch(saved, tree(a=(2,), b=(4,), c=(1,), d=(1,), e=(1,))) == (
         "params.b is float32[3] in the checkpoint, float32[4] in this run")
