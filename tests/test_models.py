@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -81,6 +83,28 @@ def test_generator_matches_official_output(name):
     params = params_from_state_dict(helpers.state_dict(npz, "state_dict/"))
     out = translate(params, helpers.nhwc(npz["input_nchw"]))
     np.testing.assert_allclose(np.asarray(out), helpers.nhwc(npz["output_nchw"]), atol=5e-6)
+
+
+def test_generator_forms_agree_with_the_official_output_and_in_gradients():
+    # XLA's convs carry the residual stream's reflect border from block to block; the
+    # CPU matmul forms pad inside each conv. Same outputs (the official ones), same grads.
+    npz = helpers.fixture("generator_ngf8_6blocks.npz")
+    params = params_from_state_dict(helpers.state_dict(npz, "state_dict/"))
+    x = jnp.asarray(helpers.nhwc(npz["input_nchw"]))
+    w = jnp.asarray(np.random.default_rng(7).standard_normal(x.shape).astype(np.float32))
+    grads = {}
+    for impl in ("matmul", "xla"):
+        net = models.generator_from_params(params).clone(conv_impl=impl)
+        loss = lambda p, net=net: jnp.sum(net.apply({"params": p}, x) * w)  # noqa: E731
+        np.testing.assert_allclose(np.asarray(net.apply({"params": params}, x)),
+                                   helpers.nhwc(npz["output_nchw"]), atol=5e-6)
+        grads[impl] = jax.grad(loss)(params)
+    for path, a in jax.tree_util.tree_leaves_with_path(grads["xla"]):
+        b = functools.reduce(lambda t, k: t[k.key], path, grads["matmul"])
+        scale = np.abs(np.asarray(b)).max()
+        assert scale > 0 or "bias" in jax.tree_util.keystr(path), path
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-5 * scale + 1e-12,
+                                   err_msg=jax.tree_util.keystr(path))
 
 
 def test_discriminator_matches_official_output():
