@@ -67,4 +67,9 @@ def get_config() -> ml_collections.ConfigDict:
     # on each), "s2d" (XLA's convolutions, those from and to RGB by space-to-depth), "xla"
     # or "matmul". Same results up to float rounding.
     c.conv_impl = "auto"
+    # XLA's compiled programs are kept here, so that a resumed or repeated run loads its
+    # train step instead of compiling it again (tens of seconds); "" turns this off, and
+    # JAX_COMPILATION_CACHE_DIR, if set, wins. Only share it with people you trust: JAX
+    # runs what it finds there.
+    c.compilation_cache_dir = "~/.cache/cyclegan_jax/xla"
     return c

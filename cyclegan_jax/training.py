@@ -23,6 +23,7 @@ import numpy as np
 
 from cyclegan_jax import sharding
 from cyclegan_jax.checkpointing import Checkpoints, all_finite, save_config
+from cyclegan_jax.compilation_cache import use_compilation_cache
 from cyclegan_jax.data.pipeline import UnalignedBatches
 from cyclegan_jax.data.preprocess import eval_transform
 from cyclegan_jax.data.sources import open_split
@@ -35,7 +36,7 @@ from cyclegan_jax.step import METRIC_NAMES, train_step
 
 # Fields that may change between a run and its resumption without changing its result.
 _RESUME_NEUTRAL = ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                   "num_sample_images", "num_train_steps")
+                   "num_sample_images", "num_train_steps", "compilation_cache_dir")
 
 
 class NonFiniteError(UserError):
@@ -177,7 +178,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
     """Trains CycleGAN as `config` says, checkpointing into `workdir`; returns the final state.
 
     Resumes from the newest readable checkpoint in `workdir/checkpoints` if there is one.
+    Compiled programs are kept in `config.compilation_cache_dir` (see
+    `use_compilation_cache`).
     """
+    cache = use_compilation_cache(getattr(config, "compilation_cache_dir", ""))
+    if cache:
+        logging.info("compiled programs are cached in %s", cache)
     _prepare_workdir(workdir)
     config = ml_collections.ConfigDict(config.to_dict())  # a private, unlocked copy
     mesh = sharding.data_mesh()
