@@ -203,18 +203,16 @@ class ResnetBlock(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False,
                  valid: jax.Array | None = None) -> jax.Array:
         affine = self.norm == "instance_affine"
-        conv = lambda y, name: reflect_conv(  # noqa: E731
-            y, 1, valid, features=self.dim, kernel_size=(3, 3), kernel_init=conv_init,
-            bias_init=bias_init, dtype=self.dtype, impl=self.conv_impl, normed=True, name=name)
+        conv_kw = dict(features=self.dim, kernel_size=(3, 3), kernel_init=conv_init,
+                       bias_init=bias_init, dtype=self.dtype, impl=self.conv_impl, normed=True)
         if self.padded:
-            y = Conv(self.dim, (3, 3), kernel_init=conv_init, bias_init=bias_init, dtype=self.dtype,
-                     impl=self.conv_impl, normed=True, name="conv_0")(x)
+            y = Conv(name="conv_0", **conv_kw)(x)
         else:
-            y = conv(x, "conv_0")
+            y = reflect_conv(x, 1, valid, name="conv_0", **conv_kw)
         y = norm_relu(y, affine, valid, self.dtype, "norm_0")
         if self.use_dropout:
             y = nn.Dropout(0.5, deterministic=not train)(y)
-        y = conv(y, "conv_1")
+        y = reflect_conv(y, 1, valid, name="conv_1", **conv_kw)
         y = InstanceNorm(affine, dtype=self.dtype, name="norm_1")(y, valid)
         return x + (pad2d(y, ((1, 1), (1, 1)), "reflect") if self.padded else y)
 
