@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from tests import helpers
+
 # Turns the cache on for the directory argv[1] ("" for none), compiles one small program,
 # prints the directory in use.
 _PROGRAM = """
@@ -25,7 +26,7 @@ def _run(path: str, jax_cache_dir: str | None = None) -> str:
     if jax_cache_dir:
         env["JAX_COMPILATION_CACHE_DIR"] = jax_cache_dir
     out = subprocess.run([sys.executable, "-c", _PROGRAM, path], capture_output=True, text=True,
-                         timeout=300, cwd=ROOT, env={**env, "JAX_PLATFORMS": "cpu"}, check=True)
+                         timeout=300, cwd=helpers.ROOT, env={**env, "JAX_PLATFORMS": "cpu"}, check=True)
     return out.stdout.strip().splitlines()[-1]
 
 
