@@ -14,6 +14,7 @@ import os
 from absl import app, flags
 from ml_collections import config_flags
 
+from configs import default
 from train import run_cli
 
 FLAGS = flags.FLAGS
@@ -39,6 +40,9 @@ def define_flags() -> None:
     flags.DEFINE_integer("max_images", 0, "At most this many images per direction (0: all).")
     flags.DEFINE_string("fid_weights", "", "pytorch-fid's pt_inception-2015-12-05-6726825d.pth "
                         "(or an .npz of its state_dict): enables FID and KID.")
+    flags.DEFINE_string("compilation_cache_dir", default.get_config().compilation_cache_dir,
+                        "Keep XLA's compiled programs here (as train.py does), so that a "
+                        "repeated evaluation loads them; '' turns this off.")
     config_flags.DEFINE_config_file("config", None, "Optional config whose dataset fields "
                                     "replace the run's (e.g. a moved --config.dataroot).")
 
@@ -54,6 +58,9 @@ def print_table(metrics: dict) -> None:
 def evaluate() -> None:
     from cyclegan_jax import eval_run, official_import
     from cyclegan_jax.checkpointing import restore_params
+    from cyclegan_jax.compilation_cache import use_compilation_cache
+
+    use_compilation_cache(FLAGS.compilation_cache_dir)
 
     options = eval_run.EvalOptions(FLAGS.preprocess, FLAGS.image_size, FLAGS.batch_size,
                                    FLAGS.max_images, FLAGS.fid_weights)

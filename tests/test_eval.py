@@ -159,3 +159,17 @@ def test_bad_inputs_are_clear_messages(tmp_path, workdir):
     not_a_checkpoint.write_text("hello")
     with pytest.raises(UserError, match="fake.pth"):
         official_import.load_generator(str(not_a_checkpoint))
+
+
+def test_eval_cli_keeps_its_compiled_programs_in_the_cache_dir(tmp_path):
+    _write_folder(tmp_path / "in", {"a.png": (32, 32)})
+    cache = tmp_path / "xla"
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "eval.py"), f"--generator={GENERATOR}",
+         f"--input_dir={tmp_path / 'in'}", f"--output_dir={tmp_path / 'out'}",
+         f"--compilation_cache_dir={cache}"], capture_output=True, text=True, cwd=ROOT,
+        timeout=600, env={**env, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.path.exists(tmp_path / "out" / "images" / "a_fake_B.png")
+    assert any(name.startswith("jit_") for name in os.listdir(cache))  # the translation program
