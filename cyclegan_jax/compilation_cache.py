@@ -1,4 +1,4 @@
-"""XLA's persistent compilation cache for training runs."""
+"""XLA's persistent compilation cache for training and evaluation runs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import jax
 
 def use_compilation_cache(path: str) -> str | None:
     """Keeps compiled programs under `path` (`~` expanded) from one process to the next, so
-    that a resumed or repeated run with the same shapes loads its train step instead of
-    compiling it again. Call it before the first compilation.
+    that a resumed or repeated run with the same shapes loads its train step (or an
+    evaluation its translation programs) instead of compiling them again. Call it before
+    the first compilation.
 
     JAX's own setting wins (JAX_COMPILATION_CACHE_DIR, or an earlier
     `jax.config.update("jax_compilation_cache_dir", ...)`); `path` "" leaves the cache
