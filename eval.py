@@ -15,7 +15,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from configs import default
-from train import run_cli
+from cyclegan_jax import cli, host_memory
 
 FLAGS = flags.FLAGS
 
@@ -56,30 +56,31 @@ def print_table(metrics: dict) -> None:
 
 
 def evaluate() -> None:
-    from cyclegan_jax import eval_run, official_import
-    from cyclegan_jax.checkpointing import restore_params
     from cyclegan_jax.compilation_cache import use_compilation_cache
+    from cyclegan_jax.eval import runner
+    from cyclegan_jax.torch_compat import load_generator
+    from cyclegan_jax.train.checkpoints import restore_params
 
     use_compilation_cache(FLAGS.compilation_cache_dir)
 
-    options = eval_run.EvalOptions(FLAGS.preprocess, FLAGS.image_size, FLAGS.batch_size,
+    options = runner.EvalOptions(FLAGS.preprocess, FLAGS.image_size, FLAGS.batch_size,
                                    FLAGS.max_images, FLAGS.fid_weights)
     if FLAGS.input_dir:
         if not FLAGS.output_dir:
             raise app.UsageError("--input_dir needs --output_dir")
         if FLAGS.generator:
-            forward, backward = official_import.load_generator(FLAGS.generator), None
+            forward, backward = load_generator(FLAGS.generator), None
         elif FLAGS.workdir:
             params, _ = restore_params(FLAGS.workdir)
             names = ("G_A", "G_B") if FLAGS.direction == "AtoB" else ("G_B", "G_A")
             forward, backward = params[names[0]], params[names[1]]
         else:
             raise app.UsageError("--input_dir needs --workdir or --generator")
-        metrics = eval_run.translate_folder(forward, FLAGS.input_dir, FLAGS.output_dir, options,
+        metrics = runner.translate_folder(forward, FLAGS.input_dir, FLAGS.output_dir, options,
                                             backward, FLAGS.direction, FLAGS.reference_dir)
         output_dir = FLAGS.output_dir
     elif FLAGS.workdir:
-        metrics, output_dir = eval_run.evaluate_run(FLAGS.workdir, FLAGS.split, options,
+        metrics, output_dir = runner.evaluate_run(FLAGS.workdir, FLAGS.split, options,
                                                     FLAGS.config, FLAGS.output_dir)
     else:
         raise app.UsageError("pass --workdir (test splits) or --input_dir with --workdir "
@@ -90,4 +91,5 @@ def evaluate() -> None:
 
 
 if __name__ == "__main__":
-    run_cli(define_flags, evaluate)
+    host_memory.keep_freed_host_memory()  # before JAX starts its CPU client's threads
+    cli.run(define_flags, evaluate)

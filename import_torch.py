@@ -13,7 +13,7 @@ import os
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from train import run_cli
+from cyclegan_jax import cli
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -34,18 +34,18 @@ def define_flags() -> None:
 
 
 def import_files() -> None:
-    from cyclegan_jax import official_import
+    from cyclegan_jax import torch_compat
 
     if FLAGS.generator:
         if not FLAGS.output:
             raise app.UsageError("--generator needs --output=FILE.msgpack")
-        params = official_import.load_generator(FLAGS.generator)
-        official_import.save_generator(params, FLAGS.output)
+        params = torch_compat.load_generator(FLAGS.generator)
+        torch_compat.save_generator(params, FLAGS.output)
         logging.info("wrote %s (generator params of %s)", FLAGS.output, FLAGS.generator)
     elif FLAGS.checkpoint_dir:
         if not FLAGS.workdir:
             raise app.UsageError("--checkpoint_dir needs --workdir=NEW_RUN_DIR")
-        count = official_import.import_checkpoint(FLAGS.checkpoint_dir, FLAGS.workdir,
+        count = torch_compat.import_checkpoint(FLAGS.checkpoint_dir, FLAGS.workdir,
                                                   FLAGS.config, FLAGS.epoch)
         logging.info("imported %d parameters from %s into %s (step 0, epoch_count %d); "
                      "continue with: python train.py --workdir=%s and the same --config",
@@ -57,4 +57,4 @@ def import_files() -> None:
 
 
 if __name__ == "__main__":
-    run_cli(define_flags, import_files)
+    cli.run(define_flags, import_files)

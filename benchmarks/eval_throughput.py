@@ -21,8 +21,9 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from cyclegan_jax import eval_run  # noqa: E402
-from cyclegan_jax.models import ResnetGenerator  # noqa: E402
+from cyclegan_jax import host_memory  # noqa: E402
+from cyclegan_jax.eval import runner  # noqa: E402
+from cyclegan_jax.nn import ResnetGenerator  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -34,11 +35,12 @@ def main(argv=None) -> None:
     p.add_argument("--n_blocks", type=int, default=9)
     p.add_argument("--fid_weights", default="")
     args = p.parse_args(argv)
+    host_memory.keep_freed_host_memory()  # before the first JAX computation
     net = ResnetGenerator(ngf=args.ngf, n_blocks=args.n_blocks)
     x = np.zeros((1, 64, 64, 3), np.float32)
     g_a = net.init(jax.random.key(0), x)["params"]
     g_b = net.init(jax.random.key(1), x)["params"]
-    options = eval_run.EvalOptions(batch_size=args.batch_size, fid_weights=args.fid_weights)
+    options = runner.EvalOptions(batch_size=args.batch_size, fid_weights=args.fid_weights)
     with tempfile.TemporaryDirectory() as tmp:
         folder = os.path.join(tmp, "in")
         os.makedirs(folder)
@@ -47,10 +49,10 @@ def main(argv=None) -> None:
             image = seed.integers(0, 256, (args.size, args.size, 3), dtype=np.uint8)
             Image.fromarray(image).save(os.path.join(folder, f"{i:04d}.png"))
         reference = folder if args.fid_weights else None
-        eval_run.translate_folder(g_a, folder, os.path.join(tmp, "warm"), options, g_b,
+        runner.translate_folder(g_a, folder, os.path.join(tmp, "warm"), options, g_b,
                                   reference_dir=reference)
         start = time.perf_counter()
-        eval_run.translate_folder(g_a, folder, os.path.join(tmp, "out"), options, g_b,
+        runner.translate_folder(g_a, folder, os.path.join(tmp, "out"), options, g_b,
                                   reference_dir=reference)
         seconds = time.perf_counter() - start
     print(f"device: {jax.devices()[0].device_kind}; {args.count} images of {args.size}x{args.size}, "

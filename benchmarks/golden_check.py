@@ -19,7 +19,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 import cyclegan_jax  # noqa: E402
-from cyclegan_jax.torch_import import params_from_state_dict  # noqa: E402
+from cyclegan_jax.torch_compat import params_from_state_dict  # noqa: E402
 from train_step import config_for, parse_args  # noqa: E402
 
 NETS = ("G_A", "G_B", "D_A", "D_B")

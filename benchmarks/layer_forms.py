@@ -29,24 +29,29 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cyclegan_jax import conv as conv_lib  # noqa: E402
-from cyclegan_jax.models import InstanceNorm, instance_norm_relu, moments  # noqa: E402
+from cyclegan_jax import host_memory  # noqa: E402
+from cyclegan_jax.nn.norms import InstanceNorm, instance_norm_relu, moments  # noqa: E402
+from cyclegan_jax.ops import conv as conv_lib  # noqa: E402
+from cyclegan_jax.ops import padding, space_to_depth  # noqa: E402
+from cyclegan_jax.ops.im2col import gather_windows  # noqa: E402
+from cyclegan_jax.ops.winograd import winograd_conv3x3  # noqa: E402
+from cyclegan_jax.ops import xla_conv  # noqa: E402
 
 
 def pad_concat(y, p):
     """jnp.pad's reflect mode (a concatenate per axis), the library's padding before."""
-    return conv_lib._jnp_pad(y, ((p, p), (p, p)), "reflect")
+    return padding._jnp_pad(y, ((p, p), (p, p)), "reflect")
 
 
 def pad_gather(y, p):
     """The library's reflect padding: one gather, gradient by jnp.pad's transpose."""
-    return conv_lib.pad2d(y, ((p, p), (p, p)), "reflect")
+    return padding.pad2d(y, ((p, p), (p, p)), "reflect")
 
 
 def pad_gather_autodiff(y, p):
     """The same gather with autodiff's gradient (a scatter-add)."""
-    r = conv_lib._window_sources(y.shape[1], (p, p), 1, 1, "reflect")[:, 0]
-    c = conv_lib._window_sources(y.shape[2], (p, p), 1, 1, "reflect")[:, 0]
+    r = padding.window_sources(y.shape[1], (p, p), 1, 1, "reflect")[:, 0]
+    c = padding.window_sources(y.shape[2], (p, p), 1, 1, "reflect")[:, 0]
     return y[:, r[:, None], c[None, :]]
 
 
@@ -121,7 +126,7 @@ norm_relu_fused.defvjp(_norm_relu_fwd, _norm_relu_bwd)
 
 
 def conv_valid(x, k):
-    return conv_lib._conv_valid(x, k, (1, 1))
+    return xla_conv.conv_valid(x, k, (1, 1))
 
 
 def transposed_conv_dilated(x, k):
@@ -171,7 +176,7 @@ def patches_conv_spatial_minor(x, k, p):
 def windows(xp, kh, kw):
     """[n, oh, ow, kh, kw, c] stride-1 windows of a padded input, by one gather; the
     gradient sums kh*kw shifted pads (col2im) instead of a scatter-add."""
-    return conv_lib._gather_windows(xp, kh, kw, (1, 1), ((0, 0), (0, 0)), "zero")
+    return gather_windows(xp, kh, kw, (1, 1), ((0, 0), (0, 0)), "zero")
 
 
 def _windows_fwd(xp, kh, kw):
@@ -213,7 +218,7 @@ def groups(size: int):
         "two-pass norm, gather pad": lambda x, k: conv_valid(pad_gather(norm_relu_two_pass(x), 1), k),
         "library (conv2d)": lambda x, k: conv_lib.conv2d(
             norm_relu_ref(x), k, padding=((1, 1), (1, 1)), pad_mode="reflect"),
-        "Winograd F(2,3) (library on CPU)": lambda x, k: conv_lib.winograd_conv3x3(
+        "Winograd F(2,3) (library on CPU)": lambda x, k: winograd_conv3x3(
             norm_relu_ref(x), k, ((1, 1), (1, 1)), "reflect"),
         "zero pad in conv (wrong; floor)": lambda x, k: conv_lib.conv2d(
             norm_relu_ref(x), k, padding=((1, 1), (1, 1)), impl="xla"),
@@ -223,9 +228,9 @@ def groups(size: int):
             x, k, padding=((3, 3), (3, 3)), pad_mode="reflect", impl="xla"),
         "space-to-depth 4 (library on GPU)": lambda x, k: conv_lib.conv2d(
             x, k, padding=((3, 3), (3, 3)), pad_mode="reflect", impl="s2d"),
-        "space-to-depth 2": lambda x, k: conv_lib.s2d_conv(x, k, (1, 1), ((3, 3), (3, 3)),
+        "space-to-depth 2": lambda x, k: space_to_depth.s2d_conv(x, k, (1, 1), ((3, 3), (3, 3)),
                                                            "reflect", 2),
-        "space-to-depth 8": lambda x, k: conv_lib.s2d_conv(x, k, (1, 1), ((3, 3), (3, 3)),
+        "space-to-depth 8": lambda x, k: space_to_depth.s2d_conv(x, k, (1, 1), ((3, 3), (3, 3)),
                                                            "reflect", 8),
     }
     conv_in = {**lib,
@@ -242,13 +247,13 @@ def groups(size: int):
     def zero_padded(kernel_shape: tuple, stride: int) -> dict:
         """Forms of a conv with zero padding 1 (the PatchGAN's, the generator's down convs)."""
         st, pad = (stride, stride), ((1, 1), (1, 1))
-        library = conv_lib._s2d_block(kernel_shape, st)
+        library = space_to_depth.block_size(kernel_shape, st)
         forms = {"xla conv" + ("" if library else " (library on GPU)"):
                  lambda x, k: conv_lib.conv2d(x, k, st, pad, "xla")}
         for b in (2, 4):
             name = f"space-to-depth {b}" + (" (library on GPU)" if b == library else "")
             forms[name] = functools.partial(
-                lambda x, k, b: conv_lib.s2d_conv(x, k, st, pad, "zero", b), b=b)
+                lambda x, k, b: space_to_depth.s2d_conv(x, k, st, pad, "zero", b), b=b)
         return forms
 
     up = {"sub-pixel conv (library)": lambda x, k: conv_lib.upsample2x(x, k),
@@ -298,6 +303,7 @@ def main(argv=None) -> dict:
                    "these comma-separated words (default: all; the first form is the reference)")
     p.add_argument("--out", default="")
     args = p.parse_args(argv)
+    host_memory.keep_freed_host_memory()  # before the first JAX computation
     dtype = jnp.dtype(args.dtype)
     print(f"device: {jax.devices()[0].device_kind}, jax {jax.__version__}, batch {args.batch}, "
           f"{args.dtype}; ms per forward+backward (best of 3 x {args.reps}), grad error vs first form")

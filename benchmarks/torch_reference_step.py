@@ -3,7 +3,8 @@
 Optional benchmark dependency (never a test or runtime one): `pip install torch==2.13.0`.
 python benchmarks/torch_reference_step.py --sizes=64,128 --threads=2
 
-The networks and the iteration follow reference §1-§5 (ResNet-9 generator with
+The networks and the iteration follow the official `models/networks.py` and
+`CycleGANModel.optimize_parameters()` (ResNet-9 generator with
 reflection padding and instance norm, 70x70 PatchGAN, LSGAN, lambda 10/10/0.5, Adam
 2e-4 (0.5, 0.999), pool queried while filling): the same work as the official
 `optimize_parameters()`, as a fair CPU baseline for our step.

@@ -3,11 +3,12 @@
 python benchmarks/train_step.py --sizes=64,128 --batch_sizes=1 --dtypes=float32 \
     --peak_tflops_float32=0.3 --peak_source="measured CPU matmul"
 
-FLOPs are analytic (conv multiply-adds x 2, as reference §12 counts them): one
-image-iteration is 18 generator forwards (6 forwards, backward = 2 forwards) plus
-15.15 discriminator forwards, which reproduces the reference's 116.7 / 468.8 /
-1879.2 GFLOP at 64 / 128 / 256 for the default model. XLA's own cost analysis
-counts transposed convs differently; it is printed beside, for information only.
+FLOPs are analytic (conv multiply-adds x 2, as `torch.utils.flop_counter` counts the
+official model's convolutions): one image-iteration is 18 generator forwards (6 forwards,
+backward = 2 forwards) plus 15.15 discriminator forwards, which reproduces the 116.7 /
+468.8 / 1879.2 GFLOP the flop counter measured on the official model at 64 / 128 / 256
+(docs/performance.md). XLA's own cost analysis counts transposed convs differently; it
+is printed beside, for information only.
 Peak memory is the device's peak since the process started (JAX cannot reset it), so
 it belongs to a row only when rows grow in size, or with one row per process.
 Needs only jax, flax, optax, orbax and numpy (no ml_collections, grain or TFDS).
@@ -30,12 +31,13 @@ from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import cyclegan_jax  # noqa: E402  (first: it sets malloc up before other libraries' threads)
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from cyclegan_jax import models  # noqa: E402
-from cyclegan_jax.conv import IMPLS  # noqa: E402
+import cyclegan_jax  # noqa: E402
+from cyclegan_jax import host_memory  # noqa: E402
+from cyclegan_jax.nn import norms  # noqa: E402
+from cyclegan_jax.ops.conv import IMPLS  # noqa: E402
 
 G_FORWARDS, D_FORWARDS = 18.0, 15.15
 
@@ -60,7 +62,7 @@ def discriminator_macs(size: int, ndf: int, n_layers: int, nc: int = 3) -> float
 
 
 def iteration_flops(size: int, ngf: int, n_blocks: int, ndf: int, n_layers: int) -> float:
-    """Analytic FLOPs of one image-iteration (reference §12 convention)."""
+    """Analytic FLOPs of one image-iteration (2 x conv multiply-adds, as the flop counter)."""
     return 2 * (G_FORWARDS * generator_macs(size, ngf, n_blocks)
                 + D_FORWARDS * discriminator_macs(size, ndf, n_layers))
 
@@ -193,7 +195,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         "before bfloat16 took one pass; for comparison)")
     p.add_argument("--autodiff_norm_relu", action="store_true",
                    help="instance norm + ReLU differentiated by autodiff (the form before "
-                        "models.instance_norm_relu; for comparison)")
+                        "nn.norms.instance_norm_relu; for comparison)")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--peak_tflops_float32", type=float, default=0.0,
@@ -208,12 +210,13 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> list[dict]:
+    host_memory.keep_freed_host_memory()  # before the first JAX computation
     args = parse_args(argv)
     if args.two_pass_norm:
-        models.ONE_PASS_DTYPES = ()
+        norms.ONE_PASS_DTYPES = ()
     if args.autodiff_norm_relu:
-        models.instance_norm_relu = lambda x: jax.nn.relu(
-            models.InstanceNorm(dtype=x.dtype).apply({}, x))
+        norms.instance_norm_relu = lambda x: jax.nn.relu(
+            norms.InstanceNorm(dtype=x.dtype).apply({}, x))
     device = jax.devices()[0]
     print(f"device: {device.device_kind} ({jax.default_backend()}), jax {jax.__version__}; "
           f"peak source: {args.peak_source or 'none given'}")

@@ -5,25 +5,40 @@ Public entry points:
   train_step(state, batch) -> (state, metrics)      one jitted official iteration
   translate(params, images) -> images               one generator, any image size
   load_params(workdir) -> params                     the newest checkpoint of a run
+  params_from_state_dict(sd), load_pth(path)         official PyTorch weights, no torch
 
-Where JAX runs on the CPU only, importing it first keeps the host memory XLA:CPU frees
-after each step for the next (`host_memory.keep_freed_host_memory`;
-CYCLEGAN_JAX_KEEP_HOST_MEMORY=0 turns it off).
+The package: `nn` (networks), `ops` (convolution algorithms), `train` (state, step,
+loop, checkpoints), `eval` (inference, metrics, the evaluation program), `torch_compat`
+(PyTorch files), `data` (input). Importing it changes nothing in the process; programs
+that run JAX on the CPU call `host_memory.keep_freed_host_memory()` first.
 """
 
-from cyclegan_jax.host_memory import keep_freed_host_memory
+import os as _os
 
-keep_freed_host_memory()  # before JAX starts its CPU client's threads
+from cyclegan_jax.eval.inference import translate, translate_canvas
+from cyclegan_jax.eval.runner import evaluate_run, translate_folder
+from cyclegan_jax.images import float_to_uint8, uint8_to_float
+from cyclegan_jax.nn import ConvLayers, InstanceNorm, PatchDiscriminator, ResnetGenerator
+from cyclegan_jax.torch_compat import (import_checkpoint, load_generator, load_pth,
+                                       params_from_state_dict)
+from cyclegan_jax.train.checkpoints import load_params
+from cyclegan_jax.train.hparams import HParams
+from cyclegan_jax.train.loop import train_and_evaluate
+from cyclegan_jax.train.optimizer import learning_rate
+from cyclegan_jax.train.sharding import data_mesh, replicate, shard_batch
+from cyclegan_jax.train.state import TrainState, create_train_state
+from cyclegan_jax.train.step import discriminator_loss, generator_loss, train_step
 
-from cyclegan_jax.checkpointing import load_params  # noqa: E402
-from cyclegan_jax.inference import float_to_uint8, translate, uint8_to_float  # noqa: E402
-from cyclegan_jax.models import PatchDiscriminator, ResnetGenerator  # noqa: E402
-from cyclegan_jax.state import HParams, TrainState, create_train_state, learning_rate  # noqa: E402
-from cyclegan_jax.step import discriminator_loss, generator_loss, train_step  # noqa: E402
+# The module paths of the flat layout before the package was split into folders
+# (`cyclegan_jax.models`, `cyclegan_jax.torch_import`, ...) still import: `_legacy/`
+# holds one re-export module for each.
+__path__.append(_os.path.join(_os.path.dirname(__file__), "_legacy"))
 
 __all__ = [
-    "HParams", "PatchDiscriminator", "ResnetGenerator", "TrainState", "create_train_state",
-    "discriminator_loss", "float_to_uint8", "generator_loss", "learning_rate", "load_params",
-    "train_step",
-    "translate", "uint8_to_float",
+    "ConvLayers", "HParams", "InstanceNorm", "PatchDiscriminator", "ResnetGenerator",
+    "TrainState", "create_train_state", "data_mesh", "discriminator_loss", "evaluate_run",
+    "float_to_uint8", "generator_loss", "import_checkpoint", "learning_rate", "load_generator",
+    "load_params", "load_pth", "params_from_state_dict", "replicate", "shard_batch",
+    "train_and_evaluate", "train_step", "translate", "translate_canvas", "translate_folder",
+    "uint8_to_float",
 ]

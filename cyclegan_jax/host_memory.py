@@ -1,15 +1,12 @@
 """Keeps the host memory XLA:CPU frees after a step for the next step.
 
-XLA:CPU runs each executable in one temporary buffer (0.4 GiB for the float32 train
-step at 64^2, 1.3 GiB at 128^2), taken with malloc and freed at the end of the run.
-glibc serves blocks this large (above 32 MiB, or from a thread's own arena) by mmap
-and returns them by munmap, so every step faults every page in again: ~100 k page
-faults and 0.35 s of system time per step at 64^2, 350 k and 1.1-1.4 s at 128^2 (a
-2-core VM). Served from one heap that is not trimmed, the pages stay mapped.
+XLA:CPU runs each executable in one large temporary buffer, taken with malloc and freed
+at the end of the run. glibc serves blocks that large by mmap and returns them by
+munmap, so every step would fault every page of it in again (a large share of the CPU
+step's time). Served from one heap that is not trimmed, the pages stay mapped.
 
-Only where JAX runs on the CPU: one arena makes XLA's many compiler threads queue for
-malloc's one lock, and on a GPU machine (16 cores, H100) the bf16 train step at 256^2
-then compiled in 205 s instead of 53 s, with the same step time.
+Only where JAX runs on the CPU: one malloc arena makes XLA's many compiler threads queue
+for its lock, which slowed the GPU compile several-fold (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -51,9 +48,9 @@ def keep_freed_host_memory() -> bool:
     mallopt M_ARENA_MAX 1 (threads share the main arena, whose heap can grow past
     64 MiB), M_MMAP_MAX 0 (no block by mmap) and M_TRIM_THRESHOLD 2 GiB (freed memory
     stays mapped). It applies to threads that allocate for the first time after the
-    call, so it must run before JAX starts its CPU client: importing `cyclegan_jax`
-    calls it. Returns True if it was applied; False off Linux/glibc, where JAX may run
-    on an accelerator (`jax_runs_on_cpu_only`), or when the environment sets
+    call, so programs call it before their first JAX computation (train.py, eval.py,
+    the benchmarks). Returns True if it was applied; False off Linux/glibc, where JAX
+    may run on an accelerator (`jax_runs_on_cpu_only`), or when the environment sets
     CYCLEGAN_JAX_KEEP_HOST_MEMORY=0.
     """
     if (os.environ.get(OPT_OUT_ENV, "1") == "0" or not sys.platform.startswith("linux")

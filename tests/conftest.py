@@ -1,14 +1,19 @@
-"""Session-wide test setup: a persistent compilation cache and shared compiled runs."""
+"""Session-wide test setup: malloc as the programs set it, a persistent compilation cache,
+and shared compiled runs."""
 
 from __future__ import annotations
 
 import os
 
-import jax
-import numpy as np
-import pytest
+from cyclegan_jax import host_memory
 
-from tests import helpers
+host_memory.keep_freed_host_memory()  # as train.py does, before the first JAX computation
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from tests import helpers  # noqa: E402
 
 CACHE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".jax_cache")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", CACHE_DIR)  # inherited by subprocess tests
@@ -31,7 +36,7 @@ def golden_run(golden):
     Returns the params before each step, the metrics of each step and the final state.
     """
     import cyclegan_jax
-    from cyclegan_jax.torch_import import params_from_state_dict
+    from cyclegan_jax.torch_compat import params_from_state_dict
 
     config = helpers.golden_config()
     state = cyclegan_jax.create_train_state(config, 0)

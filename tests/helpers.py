@@ -30,7 +30,7 @@ def tiny_config(**overrides):
     """The golden fixture's model (ngf 8, ndf 8, 6 blocks) at 32x32, for fast tests.
 
     XLA's own convolutions: they compile in half the time of the CPU matmul forms,
-    which the golden tests and tests/test_models.py cover.
+    which the golden tests and tests/nn, tests/ops cover.
     """
     c = default.get_config()
     c.conv_impl = "xla"

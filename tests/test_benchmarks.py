@@ -21,7 +21,8 @@ import train_step as bench  # noqa: E402  (benchmarks/train_step.py)
 @pytest.mark.parametrize("size,generator,discriminator,iteration", [
     (64, 6.19, 0.35, 116.7), (128, 24.78, 1.51, 468.8), (256, 99.10, 6.29, 1879.2)])
 def test_analytic_flops_are_the_reference_table(size, generator, discriminator, iteration):
-    # reference §12: one forward of each default network and one image-iteration, GFLOP.
+    # GFLOP of one forward of each default network and of one image-iteration, as
+    # torch.utils.flop_counter counts the official model (docs/performance.md).
     assert round(2 * bench.generator_macs(size, 64, 9) / 1e9, 2) == generator
     assert round(2 * bench.discriminator_macs(size, 64, 3) / 1e9, 2) == discriminator
     assert round(bench.iteration_flops(size, 64, 9, 64, 3) / 1e9, 1) == iteration

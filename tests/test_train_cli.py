@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import cyclegan_jax
-from cyclegan_jax import training
-from cyclegan_jax.checkpointing import Checkpoints
+from cyclegan_jax.train import loop
+from cyclegan_jax.train.checkpoints import Checkpoints
 from tests import helpers
 from tests.helpers import ROOT
 
@@ -75,7 +75,7 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(tmp_path):
     assert "resumed from step" in done.stderr
     config = helpers.train_config(n_epochs=10, n_epochs_decay=10, num_train_steps=20,
                                   checkpoint_every=5, log_every=5, sample_every=1000)
-    straight = training.train_and_evaluate(config, str(tmp_path / "straight"))
+    straight = loop.train_and_evaluate(config, str(tmp_path / "straight"))
     assert helpers.params_equal(cyclegan_jax.load_params(str(tmp_path / "killed")),
                                 straight.params)
 

@@ -26,13 +26,14 @@ _SIDE = {"A": 0, "B": 1}
 
 
 class UnalignedBatches:
-    """Training batches `{"A": [n, crop, crop, input_nc], "B": [...]}` for any step."""
+    """Training batches `{"A": [n, crop, crop, input_nc], "B": [...]}` for any step.
+
+    With `process_count` processes each reads `batch_size / process_count` samples of every
+    global batch (a divisor: `train.sharding.check_batch_size` checks the mesh).
+    """
 
     def __init__(self, source_A, source_B, config: Any, process_index: int = 0,
                  process_count: int = 1, num_threads: int = 4):
-        if config.batch_size % process_count:
-            raise ValueError(f"batch_size {config.batch_size} is not divisible by the "
-                             f"{process_count} processes")
         self.source_A, self.source_B = source_A, source_B
         self.config = config
         self.length = max(len(source_A), len(source_B))

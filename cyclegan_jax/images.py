@@ -1,0 +1,40 @@
+"""Images as people see them: uint8 conversions and atomic PNG files."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+
+
+def uint8_to_float(images: np.ndarray | jax.Array) -> jax.Array:
+    """uint8 [0, 255] -> float32 [-1, 1] (x / 127.5 - 1, as ToTensor + Normalize(0.5, 0.5))."""
+    return jnp.asarray(images, jnp.float32) / 127.5 - 1.0
+
+
+def float_to_uint8(images: np.ndarray | jax.Array) -> np.ndarray:
+    """float [-1, 1] -> uint8 [0, 255], rounding to nearest and clipping.
+
+    The official `tensor2im` truncates ((x + 1) / 2 * 255 then astype(uint8)), which
+    darkens every pixel by half a level on average; we round.
+    """
+    scaled = (np.nan_to_num(np.asarray(images, np.float32)) + 1.0) * 127.5
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def rgb_uint8(x: np.ndarray) -> np.ndarray:
+    """float [-1, 1] HWC or NHWC -> uint8 with 3 channels (one channel is tiled, as the
+    official `tensor2im` does)."""
+    u = float_to_uint8(x)
+    return np.repeat(u, 3, axis=-1) if u.shape[-1] == 1 else u
+
+
+def save_png(image: np.ndarray, path: str) -> None:
+    """Writes a uint8 image atomically (a partial file never carries the final name)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    Image.fromarray(image).save(tmp, format="PNG")
+    os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""Training: hyperparameters, train state, the jitted step, the loop, checkpoints, sharding."""

@@ -1,0 +1,286 @@
+"""`train_and_evaluate`: the training program behind `train.py`.
+
+It opens the dataset, builds (or resumes) the train state on a `data` mesh of all
+devices, and runs the jitted step with a progress bar, logs, sample grids,
+TensorBoard and checkpoints. Re-running it on the same workdir resumes exactly
+where the last checkpoint left off (params, Adam, pools, RNG and input position),
+so an interrupted run ends bit-identical to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from cyclegan_jax.compilation_cache import use_compilation_cache
+from cyclegan_jax.config import load_config, save_config, upgrade
+from cyclegan_jax.data.pipeline import UnalignedBatches
+from cyclegan_jax.data.preprocess import eval_transform
+from cyclegan_jax.data.sources import open_split
+from cyclegan_jax.errors import UserError
+from cyclegan_jax.eval.metrics import ground_truth_mae
+from cyclegan_jax.images import save_png
+from cyclegan_jax.train import sharding
+from cyclegan_jax.train.checkpoints import Checkpoints, all_finite
+from cyclegan_jax.train.metrics import MetricWriter
+from cyclegan_jax.train.samples import sample_grid
+from cyclegan_jax.train.state import TrainState, create_train_state
+from cyclegan_jax.train.step import METRIC_NAMES, train_step
+
+# Fields that may change between a run and its resumption without changing its result.
+_RESUME_NEUTRAL = ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
+                   "num_sample_images", "num_train_steps", "compilation_cache_dir")
+
+
+class NonFiniteError(UserError):
+    """Losses or params became NaN/inf; the last good checkpoint is kept."""
+
+
+def total_steps(config: Any) -> int:
+    """Steps of the whole schedule: epochs epoch_count .. n_epochs + n_epochs_decay."""
+    if config.num_train_steps > 0:
+        return config.num_train_steps
+    epochs = config.n_epochs + config.n_epochs_decay - config.epoch_count + 1
+    return max(epochs, 0) * config.steps_per_epoch
+
+
+def _prepare_workdir(workdir: str) -> None:
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        probe = os.path.join(workdir, ".write_test")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise UserError(f"cannot write to workdir {workdir!r} ({e}); choose a writable "
+                        "--workdir") from e
+
+
+def _check_resumed_config(workdir: str, config: Any) -> None:
+    if not os.path.exists(os.path.join(workdir, "config.json")):
+        return
+    saved = load_config(workdir).to_dict()
+    current = json.loads(config.to_json())
+    changed = sorted(k for k in set(saved) | set(current)
+                     if saved.get(k) != current.get(k) and k not in _RESUME_NEUTRAL)
+    if changed:
+        logging.warning("resuming with a changed config: %s", ", ".join(
+            f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed))
+
+
+def _sample_images(config: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed set of test images (the first of testA and testB) for the sample grids."""
+    out = []
+    for split, nc in (("testA", config.input_nc), ("testB", config.output_nc)):
+        source = open_split(config, split)
+        n = min(config.num_sample_images, len(source))
+        out.append(np.stack([eval_transform(source.load(i), config.crop_size, nc)
+                             for i in range(n)]))
+    return out[0], out[1]
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm():
+    """Turns SIGTERM (e.g. TPU preemption) into a flag the loop checks after each step."""
+    flag = {"stop": False}
+
+    def handler(signum, frame):  # noqa: ARG001
+        logging.warning("SIGTERM received: saving a checkpoint and stopping")
+        flag["stop"] = True
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not in the main thread: no handler, nothing to restore
+        yield flag
+        return
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Run:
+    """The state of one `train_and_evaluate` call that the loop's helpers share."""
+
+    def __init__(self, config: Any, workdir: str, data_record: dict):
+        self.config, self.workdir, self.data_record = config, workdir, data_record
+        self.is_main = jax.process_index() == 0
+        self.writer = MetricWriter(workdir, enabled=self.is_main)
+        self.checkpoints = Checkpoints(os.path.join(workdir, "checkpoints"),
+                                       config.keep_checkpoints)
+        self.last_saved_step = -1
+
+    def close(self) -> None:
+        self.writer.close()
+        self.checkpoints.close()
+
+    def save(self, state: TrainState) -> None:
+        step = int(state.step)
+        if step == self.last_saved_step:
+            return
+        if not bool(all_finite(state.params)):
+            raise NonFiniteError(
+                f"params became NaN/inf by step {step}; not saving them. The last good "
+                f"checkpoint (step {self.last_saved_step}) is kept in {self.checkpoints.directory}. "
+                "Try a lower --config.lr, or check the input images.")
+        self.checkpoints.save(state, {"data": self.data_record, "step": step})
+        self.last_saved_step = step
+
+    def log_metrics(self, step: int, window: list[dict], seconds: float) -> dict:
+        means = {k: float(np.mean([float(m[k]) for m in window])) for k in METRIC_NAMES}
+        if not all(np.isfinite(v) for v in means.values()):
+            raise NonFiniteError(
+                f"losses became NaN/inf by step {step}: {means}. Nothing non-finite was "
+                f"saved; the last good checkpoint (step {self.last_saved_step}) is kept. "
+                "Try a lower --config.lr, or check the input images.")
+        epoch = (step - 1) // self.config.steps_per_epoch + self.config.epoch_count
+        if self.is_main:
+            logging.info("(epoch: %d, iters: %d, time/img: %.4f) %s", epoch, step,
+                         seconds / max(len(window) * self.config.batch_size, 1),
+                         ", ".join(f"{k}: {v:.3f}" for k, v in means.items()))
+        self.writer.write_scalars(step, {**means, "epoch": epoch})
+        return means
+
+    def write_samples(self, step: int, params: dict, samples: tuple) -> None:
+        if not self.is_main:
+            return
+        grid = sample_grid(params, *samples)
+        save_png(grid, os.path.join(self.workdir, "samples", f"step_{step:08d}.png"))
+        self.writer.write_image(step, "samples", grid)
+
+    def ground_truth(self, step: int, params: dict) -> dict:
+        """Ground-truth MAE of both directions (paired synthetic test split only)."""
+        c = self.config
+        if c.dataset != "synthetic" or not self.is_main:
+            return {}
+        scores = {
+            "gt_mae_A2B": ground_truth_mae(params["G_A"], open_split(c, "testA"), c.crop_size,
+                                           c.input_nc, c.output_nc),
+            "gt_mae_B2A": ground_truth_mae(params["G_B"], open_split(c, "testB"), c.crop_size,
+                                           c.output_nc, c.input_nc),
+        }
+        logging.info("step %d: ground-truth MAE A->B %.4f, B->A %.4f", step,
+                     scores["gt_mae_A2B"], scores["gt_mae_B2A"])
+        self.writer.write_scalars(step, scores)
+        return scores
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+    """Trains CycleGAN as `config` says, checkpointing into `workdir`; returns the final state.
+
+    Resumes from the newest readable checkpoint in `workdir/checkpoints` if there is one.
+    Compiled programs are kept in `config.compilation_cache_dir` (see
+    `use_compilation_cache`).
+    """
+    config = upgrade(config)  # a private, unlocked copy with every current field
+    cache = use_compilation_cache(config.compilation_cache_dir)
+    if cache:
+        logging.info("compiled programs are cached in %s", cache)
+    _prepare_workdir(workdir)
+    mesh = sharding.data_mesh()
+    try:
+        sharding.check_batch_size(config.batch_size, mesh)
+    except ValueError as e:
+        raise UserError(str(e)) from e
+    source_A, source_B = open_split(config, "trainA"), open_split(config, "trainB")
+    batches = UnalignedBatches(source_A, source_B, config, jax.process_index(),
+                               jax.process_count())
+    config.steps_per_epoch = batches.steps_per_epoch
+    num_steps = total_steps(config)
+    data_record = _data_record(batches)
+    logging.info("data: %s (%d images), %s (%d images); %d steps per epoch, %d steps in all",
+                 source_A.name, len(source_A), source_B.name, len(source_B),
+                 batches.steps_per_epoch, num_steps)
+
+    run = _Run(config, workdir, data_record)
+    try:
+        return _train(run, batches, mesh, num_steps)
+    finally:
+        run.close()
+
+
+def _train(run: _Run, batches: UnalignedBatches, mesh, num_steps: int) -> TrainState:
+    """Builds or resumes the state, then trains to `num_steps`; see `train_and_evaluate`."""
+    config, workdir, data_record = run.config, run.workdir, run.data_record
+    state = sharding.replicate(create_train_state(config, config.seed), mesh)
+    resumed = run.checkpoints.restore_latest(state)
+    if resumed is not None:
+        state, record = resumed
+        if record.get("data") not in (None, data_record):  # None: imported, never trained here
+            raise UserError(
+                f"the checkpoint in {run.checkpoints.directory} was trained on {record.get('data')}, "
+                f"but the data now is {data_record}; resuming would silently change the run. "
+                "Use a new --workdir, or restore the original dataset and batch size.")
+        run.last_saved_step = int(state.step)
+        _check_resumed_config(workdir, config)
+        logging.info("resumed from step %d in %s", run.last_saved_step, workdir)
+    if run.is_main:
+        save_config(workdir, config)
+    samples = _sample_images(config)
+    start = int(state.step)
+    if start == 0:
+        run.ground_truth(0, state.params)
+
+    with _stop_on_sigterm() as sigterm:
+        state = _loop(run, state, batches, mesh, start, num_steps, samples, sigterm)
+    step = int(state.step)
+    run.save(state)
+    if step >= num_steps:
+        run.write_samples(step, state.params, samples)
+        run.ground_truth(step, state.params)
+    return state
+
+
+def _loop(run: _Run, state: TrainState, batches: UnalignedBatches, mesh, start: int,
+          num_steps: int, samples: tuple, sigterm: dict) -> TrainState:
+    c = run.config
+    progress = None
+    if run.is_main:
+        from tqdm import tqdm
+
+        progress = tqdm(total=num_steps, initial=start, unit="it", dynamic_ncols=True,
+                        mininterval=1.0, desc="train")
+    window: list[dict] = []
+    window_start = time.perf_counter()
+    iterator = sharding.prefetch_to_mesh(batches.iterate(start), mesh)
+    try:
+        for step in range(start, num_steps):
+            batch = next(iterator)
+            state, metrics = train_step(state, batch)
+            window.append(metrics)
+            done = step + 1
+            if progress is not None:
+                progress.update(1)
+            if done % c.log_every == 0 or done == num_steps or sigterm["stop"]:
+                elapsed = time.perf_counter() - window_start
+                means = run.log_metrics(done, window, elapsed)
+                if progress is not None:
+                    progress.set_postfix(img_s=f"{len(window) * c.batch_size / elapsed:.1f}",
+                                         G_A=f"{means['G_A']:.3f}", D_A=f"{means['D_A']:.3f}")
+                window, window_start = [], time.perf_counter()
+            if done % c.sample_every == 0:
+                run.write_samples(done, state.params, samples)
+            if done % c.checkpoint_every == 0 or sigterm["stop"]:
+                run.save(state)
+            if sigterm["stop"]:
+                break
+    finally:
+        iterator.close()
+        if progress is not None:
+            progress.close()
+    return state
+
+
+def _data_record(batches: UnalignedBatches) -> dict:
+    return {"A": {"name": batches.source_A.name, "size": len(batches.source_A)},
+            "B": {"name": batches.source_B.name, "size": len(batches.source_B)},
+            "steps_per_epoch": batches.steps_per_epoch, "batch_size": batches.batch_size}

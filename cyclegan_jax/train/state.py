@@ -1,0 +1,89 @@
+"""The train state: four networks, two Adam states, two image pools, step and RNG key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import optax
+
+from cyclegan_jax.train import pool as pool_lib
+from cyclegan_jax.train.hparams import HParams
+from cyclegan_jax.train.optimizer import adam
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything a run needs to continue exactly: one pytree, checkpointed whole."""
+
+    step: jax.Array  # int32 scalar: iterations done
+    params: dict  # {"G_A", "G_B", "D_A", "D_B"}
+    opt_state_G: optax.OptState  # Adam over G_A + G_B
+    opt_state_D: optax.OptState  # Adam over D_A + D_B
+    pool_fake_A: pool_lib.ImagePool  # fakes from G_B, seen by D_B
+    pool_fake_B: pool_lib.ImagePool  # fakes from G_A, seen by D_A
+    rng: jax.Array  # uint32[2] raw key; the step folds in `step`
+    hparams: HParams = flax.struct.field(pytree_node=False)
+
+
+def raw_key(rng: Any) -> jax.Array:
+    """An int seed, typed key or raw key -> a raw uint32[2] key."""
+    if isinstance(rng, int):
+        return jax.random.PRNGKey(rng)
+    if jnp.issubdtype(getattr(rng, "dtype", None), jax.dtypes.prng_key):
+        return jax.random.key_data(rng)
+    return jnp.asarray(rng, jnp.uint32)
+
+
+def init_params(hparams: HParams, rng: jax.Array) -> dict:
+    """Fresh params of the four networks, drawn with the official N(0, 0.02) init."""
+    k_ga, k_gb, k_da, k_db = jax.random.split(rng, 4)
+    size_d = max(64, 2 ** (hparams.n_layers_D + 3))
+
+    def init(net, key, nc, size):
+        return net.init(key, jnp.zeros((1, size, size, nc), net.dtype))["params"]
+
+    return {
+        "G_A": init(hparams.G_A, k_ga, hparams.input_nc, 16),
+        "G_B": init(hparams.G_B, k_gb, hparams.output_nc, 16),
+        "D_A": init(hparams.D_A, k_da, hparams.output_nc, size_d),
+        "D_B": init(hparams.D_B, k_db, hparams.input_nc, size_d),
+    }
+
+
+def state_from_params(hparams: HParams, params: dict, rng: jax.Array, pool_size: int,
+                      image_size: int) -> TrainState:
+    """A train state at step 0 around given params: fresh Adam moments, empty pools."""
+    tx = adam(hparams)
+    pick = lambda names: {n: params[n] for n in names}  # noqa: E731
+    return TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        opt_state_G=tx.init(pick(("G_A", "G_B"))),
+        opt_state_D=tx.init(pick(("D_A", "D_B"))),
+        pool_fake_A=pool_lib.create_pool(pool_size, (image_size, image_size, hparams.input_nc)),
+        pool_fake_B=pool_lib.create_pool(pool_size, (image_size, image_size, hparams.output_nc)),
+        rng=rng,
+        hparams=hparams,
+    )
+
+
+def create_train_state(config: Any, rng: Any) -> TrainState:
+    """Builds the initial train state for `config` (see `configs/default.py`).
+
+    Args:
+      config: a ConfigDict (or any object) with the official option names.
+      rng: an int seed or a `jax.random` key; it seeds the initialisation and, through
+        the state's `rng`, every random draw of the train step.
+    """
+    hparams = HParams.from_config(config)
+    k_init, k_step = jax.random.split(raw_key(rng))
+
+    @jax.jit
+    def build(k_init, k_step):
+        return state_from_params(hparams, init_params(hparams, k_init), k_step,
+                                 config.pool_size, config.crop_size)
+
+    return build(k_init, k_step)
