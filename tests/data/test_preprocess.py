@@ -53,3 +53,12 @@ def test_grayscale_is_itu_r_601_luma_as_torchvision():
     with pytest.raises(UserError, match="must be 1 or 3"):
         preprocess.to_channels(rgb, 2)
 
+
+def test_half_of_the_training_crops_are_flipped():
+    # A left-to-right ramp, resized and cropped to itself: a flipped crop runs right to left.
+    config = helpers.train_config(load_size=32, crop_size=32, no_flip=False)
+    ramp = np.broadcast_to(np.linspace(0, 255, 32).astype(np.uint8)[None, :, None], (32, 32, 3))
+    flips = sum(bool(out[0, 0, 0] > out[0, -1, 0]) for out in (
+        preprocess.train_transform(np.ascontiguousarray(ramp), config, 3, np.random.default_rng(s))
+        for s in range(400)))
+    assert 150 <= flips <= 250, flips  # Binomial(400, 0.5): 200 +- 5 sd

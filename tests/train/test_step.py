@@ -22,6 +22,7 @@ A wrong loss weight or a missing 0.5 moves step-1 losses by 10-100 %.
 from __future__ import annotations
 
 import functools
+import json
 
 import jax
 import jax.numpy as jnp
@@ -104,6 +105,32 @@ def test_weights_after_two_steps_match_official(golden, golden_run):
         # And the weights did move: the update is not a no-op.
         before = params_from_state_dict(helpers.state_dict(golden, f"before/{net}/"))
         assert _max_err(ours, before) > 1.5 * LR
+
+
+@functools.partial(jax.jit, static_argnums=(3,))
+def _step1_losses(params, a, b, hp):
+    """Every term's step-1 loss (the pool returns the current fakes while it fills)."""
+    g = {n: params[n] for n in ("G_A", "G_B")}
+    d = {n: params[n] for n in ("D_A", "D_B")}
+    _, (terms, images) = cyclegan_jax.generator_loss(g, d, a, b, hp)
+    _, d_terms = cyclegan_jax.discriminator_loss(d, a, b, images["fake_A"], images["fake_B"], hp)
+    return {**terms, **d_terms}
+
+
+def test_each_term_takes_its_official_weight_with_unequal_lambdas():
+    # lambda_A 7, lambda_B 13, identity 0.3: a cycle or identity term weighted by the other
+    # lambda is off by 46-86 % (the official idt_A takes lambda_B, idt_B lambda_A).
+    npz = helpers.fixture("train_two_steps_ngf8_unequal_lambdas.npz")
+    weights = json.loads(str(npz["meta"]))["config"]
+    config = helpers.golden_config(lambda_A=weights["lambda_A"], lambda_B=weights["lambda_B"],
+                                   lambda_identity=weights["lambda_identity"])
+    params = {n: params_from_state_dict(helpers.state_dict(npz, f"before/{n}/"))
+              for n in helpers.NETS}
+    batch = helpers.golden_batch(npz, 1)
+    losses = _step1_losses(params, batch["A"], batch["B"], cyclegan_jax.HParams.from_config(config))
+    for name in METRIC_NAMES:
+        ref = float(npz[f"step1/loss/{name}"])
+        assert abs(float(losses[name]) - ref) <= 1e-6 * abs(ref), (name, float(losses[name]), ref)
 
 
 def test_state_after_steps(golden_run):
