@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The GPU figures in one call of a lent machine (on an H100 on 2026-11-27 the rows compiled
-# in 34-73 s and the whole run, with layer_forms, took over 585 s: give the call 595 s;
-# every row's JSON is written as soon as it is measured). The rows that decide the bf16
+# The GPU figures in one call of a lent machine (on an H100 the rows compile in about a
+# minute each and the whole run, with layer_forms, takes the call's 585 s or more: give the
+# call 595 s; every row's JSON is written as soon as it is measured). The rows that decide the bf16
 # MFU target come first, so that a call cut short still has them: the train step at 256^2
 # in bf16 at BIG (with an XLA profile), at BIG with the norm+ReLU gradient of before
 # (autodiff) and at twice BIG; then, if LAYER_GROUPS names any, alternative forms of

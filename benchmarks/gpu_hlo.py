@@ -4,14 +4,11 @@ python benchmarks/gpu_hlo.py --out=/tmp/h100.hlo              # compile and summ
 python benchmarks/gpu_hlo.py --hlo=/tmp/h100.hlo --base=/tmp/before.hlo   # compare two
 
 Between GPU leases, this shows what a change does to the GPU step. The bf16 step at
-256^2 is memory-bound outside its convolutions (on an H100 on 2026-11-27: 69 of 165 ms
-of kernel time outside cuDNN, at ~2.5 TB/s), so the bytes its kernels read and write are
-a proxy for that part of its time. Compiling needs the CUDA plugin of the installed jax
-(`pip install "jax[cuda12]==$(python -c 'import jax; print(jax.__version__)')"`, ~5.5 GB,
-best in a separate venv) but no GPU or driver: jax's deviceless compile for a target
-config. Checked against the device: for commit 1122339 this machine's jax 0.10.2 gave
-1858 kernels and 259.5 GB per step, the H100's jax 0.11.2 1861 kernels and 261.0 GB, the
-same in every kind of kernel to 0.1 GB but the weight-gradient convs (27.1 vs 28.6 GB).
+256^2 is memory-bound outside its convolutions, so the bytes its kernels read and write
+are a proxy for that part of its time. Compiling needs the CUDA plugin of the installed
+jax (`pip install "jax[cuda12]==$(python -c 'import jax; print(jax.__version__)')"`,
+~5.5 GB, best in a separate venv) but no GPU or driver: jax's deviceless compile for a
+target config. How closely it matches a device's own compile: docs/performance.md.
 
 The traffic of a kernel is counted as the sizes of its operands plus its outputs, so a
 slice that reads a few elements of a large operand counts the whole operand (here ~10 GB

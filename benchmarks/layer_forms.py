@@ -2,14 +2,12 @@
 
 python benchmarks/layer_forms.py --batch=32 --size=256 --dtype=bfloat16
 
-A profile of the bf16 step at 256^2 (`train_step.py --trace_dir`, H200) spent most of
-its time outside the residual convs in three places: the reflect padding (jnp.pad: a
-concatenate per axis), the 7x7 convolutions from and to 3 channels (cuDNN ran them at
-~27 TFLOP/s; now space-to-depth convs) and the instance-norm reductions. Each group below computes one layer's
-loss and gradients in several forms, checks each against the first (relative error of
-the gradients) and times it. What the library does is the "library" form; the others
-are the alternatives measured (figures: benchmarks/results/h200_train_step_256_gather_pad.json,
-h100_train_step_256_s2d.json, h100_train_step_256_one_pass.json). `--groups=conv_in,PatchGAN`
+Each group below computes one layer's loss and gradients in several forms (the reflect
+padding, the 7x7 convs from and to 3 channels, the norms, the strided and transposed
+convs), checks each against the first (relative error of the gradients) and times it.
+What the library does is the "library" form; the others are the alternatives measured
+(figures: docs/performance.md, benchmarks/results/h100_train_step_256.json and
+h200_train_step_256.json). `--groups=conv_in,PatchGAN`
 runs only the groups named, `--forms=library,two-pass` only the forms named.
 Needs only jax, flax and numpy.
 """
