@@ -8,7 +8,7 @@ resized bilinearly (align_corners=False, no antialiasing) to 299x299 and scaled 
 [-1, 1], and the 2048 channels of the final average pool ("pool3") as features.
 
 Weights are the user's `pt_inception-2015-12-05-*.pth` (pytorch-fid's file), read
-without torch by `pth_reader.load_pth` and converted by `params_from_state_dict`.
+without torch by `torch_compat.pth.load_pth` and converted by `params_from_state_dict`.
 Param names follow the state_dict keys: `Mixed_5b.branch1x1.conv.weight` becomes
 `params["Mixed_5b"]["branch1x1"]["conv"]["kernel"]`.
 """

@@ -7,7 +7,7 @@ conv), which sets the gradient bound. From step 2 on, Adam's first update (each
 weight moves by about +-lr whatever its gradient's size) turns float rounding into
 +-lr differences wherever a gradient is at rounding level: in PyTorch every conv bias
 in front of an instance norm (mathematically zero gradient; ours is exactly zero, so
-those biases stay put: conv._kernel_and_bias) and a few tiny kernel gradients.
+those biases stay put: nn.layers._kernel_and_bias) and a few tiny kernel gradients.
 Which way such a weight moves depends on the summation order of the convolutions,
 so the weights after two steps are compared by how many moved differently by more
 than 0.1 lr, not by 1e-6.
@@ -204,7 +204,7 @@ def test_same_seed_bit_identical_and_different_seed_differs():
     a, b, c = _run(0), _run(0), _run(1)
     assert all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
     # Every trained parameter differs; the conv biases in front of instance norms get no
-    # gradient (see conv._kernel_and_bias) and stay at their zero init under any seed.
+    # gradient (see nn.layers._kernel_and_bias) and stay at their zero init under any seed.
     flat_a, flat_c = ({jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(t)}
                       for t in (a, c))
     same = [k for k, x in flat_a.items() if x.size > 16 and np.array_equal(x, flat_c[k])]
