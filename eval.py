@@ -9,13 +9,11 @@ Results go to WORKDIR/eval/<split>_<step>/ (or --output_dir); metrics.json, writ
 last, holds cycle_l1_*, gt_mae_* (synthetic data) and fid_* / kid_* (with weights).
 """
 
-import os
-
 from absl import app, flags
 from ml_collections import config_flags
 
 from configs import default
-from cyclegan_jax import cli, host_memory
+from cyclegan_jax import cli, files, host_memory
 
 FLAGS = flags.FLAGS
 
@@ -87,7 +85,7 @@ def evaluate() -> None:
                              "or --generator")
     if metrics:
         print_table(metrics)
-    print(f"results: {os.path.join(os.path.abspath(output_dir), 'index.html')}")
+    print(f"results: {files.resolve(output_dir) / 'index.html'}")
 
 
 if __name__ == "__main__":

@@ -14,13 +14,12 @@ FLAGS = flags.FLAGS
 
 
 def define_flags() -> None:
-    flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and samples.",
-                        required=True)
+    flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and samples: a "
+                        "local folder or a bucket (gs://BUCKET/run).", required=True)
     config_flags.DEFINE_config_file(
         "config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.py"),
         "Training configuration file.", lock_config=True)
-    flags.DEFINE_bool("multihost", False, "Call jax.distributed.initialize() first "
-                      "(one process per host, e.g. a TPU pod).")
+    cli.define_distributed_flags()
 
 
 def train() -> None:
@@ -28,8 +27,7 @@ def train() -> None:
 
     from cyclegan_jax.train.loop import train_and_evaluate
 
-    if FLAGS.multihost:
-        jax.distributed.initialize()
+    cli.initialize_distributed()
     logging.info("JAX process %d of %d, local devices: %s", jax.process_index(),
                  jax.process_count(), jax.local_devices())
     train_and_evaluate(FLAGS.config, FLAGS.workdir)

@@ -58,6 +58,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.sample_every = 1000
     c.checkpoint_every = 5000
     c.keep_checkpoints = 3
+    # Checkpoints are written in the background while training goes on (False: each save
+    # waits until its files are complete).
+    c.async_checkpoints = True
     c.num_sample_images = 4
     # Numerics: "float32" or "bfloat16" (mixed precision: params and norms stay float32).
     c.dtype = "float32"

@@ -8,11 +8,11 @@ behaviour, so a workdir written by any earlier version still resumes, evaluates 
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, Mapping
 
 import ml_collections
 
+from cyclegan_jax import files
 from cyclegan_jax.errors import UserError
 
 # Field -> its value for a config written before the field existed: the behaviour of that
@@ -21,6 +21,7 @@ ADDED_FIELDS = {
     "remat": False,
     "conv_impl": "auto",
     "compilation_cache_dir": "",  # no persistent compilation cache
+    "async_checkpoints": False,
 }
 
 
@@ -31,19 +32,19 @@ def upgrade(config: ml_collections.ConfigDict | Mapping[str, Any]) -> ml_collect
     return ml_collections.ConfigDict({**ADDED_FIELDS, **fields})
 
 
-def save_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+def save_config(workdir: files.PathLike, config: ml_collections.ConfigDict) -> None:
     """Writes `config` as `workdir/config.json`, atomically (a kill never leaves half a file)."""
-    path = os.path.join(workdir, "config.json")
-    with open(path + ".tmp", "w") as f:
-        f.write(config.to_json(indent=2))
-    os.replace(path + ".tmp", path)
+    files.write_atomic(files.resolve(workdir) / "config.json", config.to_json(indent=2))
 
 
-def load_config(workdir: str) -> ml_collections.ConfigDict:
+def has_config(workdir: files.PathLike) -> bool:
+    """Whether `workdir` holds a run's config.json."""
+    return (files.resolve(workdir) / "config.json").exists()
+
+
+def load_config(workdir: files.PathLike) -> ml_collections.ConfigDict:
     """The config a run saved in `workdir/config.json`, upgraded to this version's fields."""
-    path = os.path.join(workdir, "config.json")
-    if not os.path.exists(path):
-        raise UserError(f"{workdir!r} has no config.json: it is not a cyclegan_jax workdir "
-                        "(train.py or import_torch.py writes one)")
-    with open(path) as f:
-        return upgrade(json.load(f))
+    if not has_config(workdir):
+        raise UserError(f"{files.resolve(workdir)} has no config.json: it is not a cyclegan_jax "
+                        "workdir (train.py or import_torch.py writes one)")
+    return upgrade(json.loads(files.read_bytes(files.resolve(workdir) / "config.json")))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import os
+import io
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from PIL import Image
+
+from cyclegan_jax import files
 
 
 def uint8_to_float(images: np.ndarray | jax.Array) -> jax.Array:
@@ -32,9 +34,8 @@ def rgb_uint8(x: np.ndarray) -> np.ndarray:
     return np.repeat(u, 3, axis=-1) if u.shape[-1] == 1 else u
 
 
-def save_png(image: np.ndarray, path: str) -> None:
-    """Writes a uint8 image atomically (a partial file never carries the final name)."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp"
-    Image.fromarray(image).save(tmp, format="PNG")
-    os.replace(tmp, path)
+def save_png(image: np.ndarray, path: files.PathLike) -> None:
+    """Writes a uint8 image as a PNG file, atomically (`files.write_atomic`)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    files.write_atomic(path, buffer.getvalue())

@@ -1,9 +1,16 @@
 """Session-wide test setup: malloc as the programs set it, a persistent compilation cache,
-and shared compiled runs."""
+shared compiled runs, a GCS emulator, and the lock that serial tests hold alone."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
 
 from cyclegan_jax import host_memory
 
@@ -62,3 +69,58 @@ def fast_compile():
     jax.config.update("jax_disable_most_optimizations", True)
     yield
     jax.config.update("jax_disable_most_optimizations", previous)
+
+
+# Tests marked `serial` (the multi-process gloo runs) take this lock exclusively; every other
+# test module holds it shared, so that pytest-xdist's other worker never runs beside them.
+_LOCK = os.path.join(helpers.ROOT, ".pytest_serial.lock")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _serial_lock(request):
+    exclusive = request.node.get_closest_marker("serial") is not None
+    with open(_LOCK, "a+") as f:  # lockf shares a lock only on a readable file
+        fcntl.lockf(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.lockf(f, fcntl.LOCK_UN)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def gcs():
+    """A real GCS JSON API on loopback (gcp-storage-emulator, in memory, through
+    tests/gcs_emulator.py) with bucket `cyclegan-test`; gcsfs, tensorstore (Orbax) and subprocesses talk to it, and no client
+    looks for cloud credentials. Yields a fresh `gs://cyclegan-test/<id>` prefix per session."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    os.environ.update({
+        "STORAGE_EMULATOR_HOST": url, "TENSORSTORE_GCS_HTTP_URL": url,
+        "GOOGLE_AUTH_TOKEN_FOR_TESTING": "x", "FSSPEC_GCS_TOKEN": "anon",
+        "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false", "NO_GCE_CHECK": "true",
+        "GCE_METADATA_HOST": "127.0.0.1:9", "GCE_METADATA_IP": "127.0.0.1:9"})
+    emulator = os.path.join(os.path.dirname(__file__), "gcs_emulator.py")
+    proc = subprocess.Popen([sys.executable, emulator, "start", "--host=127.0.0.1", f"--port={port}",
+                             "--default-bucket=cyclegan-test", "--in-memory"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/storage/v1/b/cyclegan-test", timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail("the GCS emulator did not start")
+            time.sleep(0.2)
+    try:
+        yield f"gs://cyclegan-test/{uuid.uuid4().hex[:8]}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

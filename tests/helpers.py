@@ -105,3 +105,35 @@ def fid_standin_state_dict() -> dict[str, np.ndarray]:
             n = np.float32(0.02) * n
         out[key] = n.astype(np.float32)
     return out
+
+
+def write_folder_dataset(root) -> None:
+    """A small official-layout dataset under `root` (a pathlib.Path): images of several
+    sizes, modes and formats, a nested folder, a broken file and a non-image file."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("trainA", "trainB", "testA", "testB"):
+        os.makedirs(root / split / "nested", exist_ok=True)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (40, 50, 3), np.uint8)).save(root / "trainA" / f"a{i}.png")
+        Image.fromarray(rng.integers(0, 255, (45, 40, 3), np.uint8)).save(
+            root / "trainB" / "nested" / f"b{i}.JPG", format="JPEG")
+    Image.fromarray(rng.integers(0, 255, (40, 40), np.uint8), "L").save(root / "trainA" / "gray.png")
+    Image.fromarray(rng.integers(0, 65535, (40, 40), np.uint16)).save(root / "trainB" / "deep.tif")
+    Image.fromarray(rng.integers(0, 255, (40, 40, 4), np.uint8), "RGBA").save(root / "trainB" / "alpha.png")
+    (root / "trainA" / "broken.jpg").write_bytes(b"not an image at all")
+    (root / "trainA" / "notes.txt").write_text("ignored: not an image extension")
+    for split in ("testA", "testB"):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), np.uint8)).save(root / split / "t.bmp")
+
+
+def upload(local_dir, prefix: str) -> None:
+    """Copies every file under `local_dir` to the same relative path below `prefix` (a URL)."""
+    from cyclegan_jax import files
+
+    for root, _, names in os.walk(local_dir):
+        for name in names:
+            relative = os.path.relpath(os.path.join(root, name), local_dir)
+            with open(os.path.join(root, name), "rb") as f:
+                files.write_atomic(f"{prefix}/{relative}", f.read())

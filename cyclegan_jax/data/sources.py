@@ -3,18 +3,22 @@
 Every source has `len(source)`, `source.load(i) -> uint8 [H, W, 3]` and a `name`.
 Images come out as 8-bit RGB whatever their file mode (grayscale, palette, RGBA,
 CMYK, 16-bit); `preprocess.py` turns them into single-channel when a side has nc 1.
+Folders may be local or in a bucket (`gs://...`, through `files`).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import importlib.util
 import logging
 import os
 from typing import Any
 
 import numpy as np
+from etils import epath
 from PIL import Image
 
+from cyclegan_jax import files
 from cyclegan_jax.data.synthetic import SyntheticSource
 from cyclegan_jax.errors import UserError
 
@@ -35,15 +39,15 @@ def to_rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def list_images(folder: str) -> list[str]:
-    """Image files under `folder`, recursively, sorted (the official `make_dataset`).
+def list_images(folder: files.PathLike) -> list[str]:
+    """Image files under `folder`, recursively, sorted (the official `make_dataset`), as
+    paths below `files.resolve(folder)`.
 
     Other files are left out with one warning that names a few of them.
     """
     found, others = [], []
-    for root, _, files in os.walk(folder, followlinks=True):
-        for f in files:
-            (found if f.lower().endswith(IMAGE_EXTENSIONS) else others).append(os.path.join(root, f))
+    for path in files.walk_files(folder):
+        (found if path.lower().endswith(IMAGE_EXTENSIONS) else others).append(path)
     if others:
         logging.warning("%s: ignoring %d file(s) without an image extension (%s): %s%s", folder,
                         len(others), ", ".join(IMAGE_EXTENSIONS), ", ".join(sorted(others)[:5]),
@@ -54,11 +58,20 @@ def list_images(folder: str) -> list[str]:
 def image_name(source: Any, index: int) -> str:
     """A file-name stem for image `index` of `source`: its path below the folder for
     folder sources (separators become '__', so names stay unique), else the index."""
-    paths = getattr(source, "paths", None)
-    if paths is None:
+    if not isinstance(source, FolderSource):
         return f"{index:05d}"
-    relative = os.path.relpath(paths[index], source.name)
-    return os.path.splitext(relative)[0].replace(os.sep, "__")
+    relative = source.paths[index][len(str(files.resolve(source.name))) + 1:]
+    return os.path.splitext(relative)[0].replace("/", "__")
+
+
+def _verify(path: str) -> Exception | None:
+    """None if PIL can read `path`'s image header, else the error."""
+    try:
+        with epath.Path(path).open("rb") as f, Image.open(f) as image:
+            image.verify()
+    except Exception as e:  # noqa: BLE001  (PIL raises many types for bad files)
+        return e
+    return None
 
 
 class FolderSource:
@@ -68,8 +81,9 @@ class FolderSource:
     count is in `skipped`); a folder with no readable image is an error.
     """
 
-    def __init__(self, folder: str, max_size: int = 0):
-        if not os.path.isdir(folder):
+    def __init__(self, folder: files.PathLike, max_size: int = 0):
+        folder = os.fspath(folder)
+        if not files.resolve(folder).is_dir():
             raise UserError(
                 f"dataset folder {folder!r} does not exist; a folder dataset needs "
                 "DATAROOT/trainA, trainB, testA and testB (set --config.dataroot)")
@@ -79,14 +93,13 @@ class FolderSource:
                 f"dataset folder {folder!r} holds no images with extensions "
                 f"{', '.join(IMAGE_EXTENSIONS)} (searched recursively)")
         self.paths, self.skipped = [], []
-        for path in paths:
-            try:
-                with Image.open(path) as image:
-                    image.verify()
-                self.paths.append(path)
-            except Exception as e:  # noqa: BLE001  (PIL raises many types for bad files)
-                logging.warning("skipping unreadable image %s: %s", path, e)
-                self.skipped.append(path)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:  # a bucket: one request each
+            for path, error in zip(paths, pool.map(_verify, paths)):
+                if error is None:
+                    self.paths.append(path)
+                else:
+                    logging.warning("skipping unreadable image %s: %s", path, error)
+                    self.skipped.append(path)
         if not self.paths:
             raise UserError(f"none of the {len(paths)} image files in {folder!r} could be read")
         if self.skipped:
@@ -102,7 +115,7 @@ class FolderSource:
     def load(self, index: int) -> np.ndarray:
         path = self.paths[index]
         try:
-            with Image.open(path) as image:
+            with epath.Path(path).open("rb") as f, Image.open(f) as image:
                 return to_rgb(image)
         except Exception as e:  # noqa: BLE001
             raise UserError(f"cannot decode image {path}: {e}; delete or replace the file") from e
@@ -165,7 +178,7 @@ def open_split(config: Any, split: str):
         if not config.dataroot:
             raise UserError("--config.dataset=folder needs --config.dataroot=DIR "
                             "(a folder with trainA, trainB, testA, testB)")
-        return FolderSource(os.path.join(config.dataroot, split), config.max_dataset_size)
+        return FolderSource(f"{config.dataroot.rstrip('/')}/{split}", config.max_dataset_size)
     if config.dataset == "tfds":
         return TfdsSource(config.tfds_name, split, config.tfds_data_dir or None,
                           config.max_dataset_size)

@@ -16,7 +16,7 @@ Param names follow the state_dict keys: `Mixed_5b.branch1x1.conv.weight` becomes
 from __future__ import annotations
 
 import functools
-import os
+import io
 from typing import Mapping, Sequence
 
 import flax.linen as nn
@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cyclegan_jax import files
 from cyclegan_jax.errors import UserError
 from cyclegan_jax.torch_compat.pth import load_pth
 
@@ -253,11 +254,12 @@ def params_from_state_dict(state_dict: Mapping[str, np.ndarray], name: str = "st
 
 
 def load_params(path: str) -> dict:
-    """Flax params from pytorch-fid's weights file (`.pth`, or a `.npz` of the same keys)."""
-    if not path or not os.path.isfile(path):
+    """Flax params from pytorch-fid's weights file (`.pth`, or a `.npz` of the same keys),
+    local or in a bucket."""
+    if not path or not files.resolve(path).is_file():
         raise UserError(f"FID weights file {path!r} does not exist. {WEIGHTS_HELP}")
     if path.endswith(".npz"):
-        with np.load(path) as npz:
+        with np.load(io.BytesIO(files.read_bytes(path))) as npz:
             state_dict = {k: npz[k] for k in npz.files}
     else:
         state_dict = load_pth(path)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import html
-import os
+
+from cyclegan_jax import files
 
 
-def write_index(path: str, title: str, sections: list[tuple[str, list[str], list[tuple[str, list[str]]]]],
+def write_index(path: files.PathLike, title: str, sections: list[tuple[str, list[str], list[tuple[str, list[str]]]]],
                 metrics: dict[str, float]) -> None:
     """Writes the gallery atomically.
 
@@ -36,6 +37,4 @@ def write_index(path: str, title: str, sections: list[tuple[str, list[str], list
             parts.append(f"<tr><td>{esc(name)}</td>{cells}</tr>")
         parts.append("</table>")
     parts.append("</body></html>")
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write("\n".join(parts))
-    os.replace(path + ".tmp", path)
+    files.write_atomic(path, "\n".join(parts))

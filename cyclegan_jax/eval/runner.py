@@ -20,12 +20,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import time
 from typing import Any
 
 import numpy as np
 
+from cyclegan_jax import files
 from cyclegan_jax.config import load_config
 from cyclegan_jax.data.preprocess import eval_transform, normalize, to_channels
 from cyclegan_jax.data.sources import FolderSource, image_name, open_split
@@ -115,9 +115,9 @@ def _translate_group(params: dict, images: list[np.ndarray], shape: tuple[int, i
 class _Translator:
     """Runs one `Direction`, writing PNGs into `output_dir/images` and adding up the metrics."""
 
-    def __init__(self, d: Direction, output_dir: str, options: EvalOptions,
+    def __init__(self, d: Direction, output_dir: files.PathLike, options: EvalOptions,
                  inception_params: dict | None, real_features: bool):
-        self.d, self.output_dir, self.options = d, output_dir, options
+        self.d, self.output_dir, self.options = d, files.resolve(output_dir), options
         self.inception_params, self.real_features = inception_params, real_features
         self.result = _Result(rows=[], sums={}, fake_features=[], real_features=[])
 
@@ -145,7 +145,7 @@ class _Translator:
             for label, x in images.items():
                 u8 = rgb_uint8(x)
                 path = f"images/{name}_{label}.png"
-                save_png(u8, os.path.join(self.output_dir, path))
+                save_png(u8, self.output_dir / path)
                 paths.append(path)
                 if label.startswith("fake"):
                     fake_u8.append(u8)
@@ -205,17 +205,17 @@ def _fid_scores(fakes: dict[str, np.ndarray], reals: dict[str, np.ndarray],
     return scores
 
 
-def _run(directions: list[Direction], output_dir: str, options: EvalOptions, title: str,
+def _run(directions: list[Direction], output_dir: files.PathLike, options: EvalOptions, title: str,
          references: dict[str, tuple[Any, int]] | None = None) -> dict[str, float]:
     """Translates every direction into `output_dir` and writes the gallery and metrics.
 
     FID/KID compare each direction's fakes (domain y) with the real images of domain y:
     those another direction read, or `references[y]` = (source, channels).
     """
-    os.makedirs(os.path.join(output_dir, "images"), exist_ok=True)
+    output_dir = files.resolve(output_dir)
     for stale in ("metrics.json", "index.html"):  # never let an old page describe new images
-        if os.path.exists(os.path.join(output_dir, stale)):
-            os.remove(os.path.join(output_dir, stale))
+        if (output_dir / stale).exists():
+            (output_dir / stale).unlink()
     inception_params = None
     if options.fid_weights:
         inception_params = inception.load_params(options.fid_weights)
@@ -249,17 +249,16 @@ def _run(directions: list[Direction], output_dir: str, options: EvalOptions, tit
         columns = ["real", "translated"] + (["reconstructed"] if d.backward is not None else [])
         rows = [(name, paths) for _, name, paths in results[d.x].rows]
         sections.append((f"{d.x} -> {d.y} ({d.source.name})", columns, rows))
-    write_index(os.path.join(output_dir, "index.html"), title, sections, metrics)
+    write_index(output_dir / "index.html", title, sections, metrics)
     record = {**metrics, "images_per_direction": {d.x: results[d.x].images for d in directions},
               "preprocess": options.preprocess}
-    with open(os.path.join(output_dir, "metrics.json.tmp"), "w") as f:
-        json.dump(record, f, indent=2)
-    os.replace(os.path.join(output_dir, "metrics.json.tmp"), os.path.join(output_dir, "metrics.json"))
+    files.write_atomic(output_dir / "metrics.json", json.dumps(record, indent=2))
     return metrics
 
 
-def evaluate_run(workdir: str, split: str = "test", options: EvalOptions = EvalOptions(),
-                 data_config: Any = None, output_dir: str | None = None) -> tuple[dict, str]:
+def evaluate_run(workdir: files.PathLike, split: str = "test", options: EvalOptions = EvalOptions(),
+                 data_config: Any = None,
+                 output_dir: files.PathLike | None = None) -> tuple[dict, str]:
     """Evaluates the newest checkpoint of `workdir` on both directions of a dataset split.
 
     Args:
@@ -280,19 +279,19 @@ def evaluate_run(workdir: str, split: str = "test", options: EvalOptions = EvalO
         for field in DATA_FIELDS:
             setattr(config, field, data_config[field])
     params, step = restore_params(workdir)
-    output_dir = output_dir or os.path.join(workdir, "eval", f"{split}_{step}")
+    output_dir = output_dir or files.resolve(workdir) / "eval" / f"{split}_{step}"
     directions = [
         Direction("A", "B", open_split(config, f"{split}A"), config.input_nc, config.output_nc,
                   params["G_A"], params["G_B"]),
         Direction("B", "A", open_split(config, f"{split}B"), config.output_nc, config.input_nc,
                   params["G_B"], params["G_A"]),
     ]
-    title = f"{os.path.abspath(workdir)}: {split} split, step {step}"
+    title = f"{files.resolve(workdir)}: {split} split, step {step}"
     metrics = _run(directions, output_dir, options, title)
-    return metrics, output_dir
+    return metrics, str(output_dir)
 
 
-def translate_folder(forward: dict, input_dir: str, output_dir: str,
+def translate_folder(forward: dict, input_dir: files.PathLike, output_dir: files.PathLike,
                      options: EvalOptions = EvalOptions(), backward: dict | None = None,
                      direction: str = "AtoB", reference_dir: str | None = None) -> dict:
     """Translates every image under `input_dir` (recursively) into `output_dir`.
@@ -310,5 +309,5 @@ def translate_folder(forward: dict, input_dir: str, output_dir: str,
     nc_out = forward["conv_out"]["kernel"].shape[-1]
     directions = [Direction(x, y, FolderSource(input_dir), nc_in, nc_out, forward, backward)]
     references = {y: (FolderSource(reference_dir), nc_out)} if reference_dir else None
-    title = f"{os.path.abspath(input_dir)} ({x} -> {y})"
+    title = f"{files.resolve(input_dir)} ({x} -> {y})"
     return _run(directions, output_dir, options, title, references)

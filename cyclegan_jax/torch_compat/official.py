@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cyclegan_jax import files
 from cyclegan_jax.config import save_config, upgrade
 from cyclegan_jax.errors import UserError
 from cyclegan_jax.nn.networks import ResnetGenerator
@@ -35,14 +36,15 @@ from cyclegan_jax.train.state import init_params, raw_key, state_from_params
 NETS = ("G_A", "G_B", "D_A", "D_B")
 
 
-def official_files(folder: str, epoch: str = "latest") -> dict[str, str]:
+def official_files(folder: files.PathLike, epoch: str = "latest") -> dict[str, str]:
     """Paths of `<epoch>_net_<net>.pth` for the four networks; an error names what is missing."""
-    if not os.path.isdir(folder):
-        raise UserError(f"official checkpoint folder {folder!r} does not exist")
-    paths = {net: os.path.join(folder, f"{epoch}_net_{net}.pth") for net in NETS}
-    missing = [os.path.basename(p) for p in paths.values() if not os.path.isfile(p)]
+    root = files.resolve(folder)
+    if not root.is_dir():
+        raise UserError(f"official checkpoint folder {os.fspath(folder)!r} does not exist")
+    paths = {net: str(root / f"{epoch}_net_{net}.pth") for net in NETS}
+    missing = [f"{epoch}_net_{net}.pth" for net, p in paths.items() if not files.resolve(p).is_file()]
     if missing:
-        present = sorted(f for f in os.listdir(folder) if f.endswith(".pth"))
+        present = sorted(p.name for p in root.iterdir() if p.name.endswith(".pth"))
         raise UserError(
             f"{folder} lacks {', '.join(missing)} (epoch {epoch!r}); it holds {present or 'no .pth files'}. "
             "Pass the epoch the files carry (e.g. --epoch=200), or a folder written by the "
@@ -82,7 +84,8 @@ def _architecture_hint(params: dict, hparams: HParams) -> str:
             "here and to train.py")
 
 
-def import_checkpoint(folder: str, workdir: str, config: Any, epoch: str = "latest") -> int:
+def import_checkpoint(folder: files.PathLike, workdir: files.PathLike, config: Any,
+                      epoch: str = "latest") -> int:
     """Writes the official checkpoint in `folder` as step 0 of a run in `workdir`.
 
     Args:
@@ -107,7 +110,7 @@ def import_checkpoint(folder: str, workdir: str, config: Any, epoch: str = "late
     if shapes(params) != shapes(expected):  # nested dicts: names and shapes both compared
         raise UserError(f"{folder}: {_architecture_hint(params, hparams)}")
 
-    checkpoints = Checkpoints(os.path.join(workdir, "checkpoints"))
+    checkpoints = Checkpoints(files.resolve(workdir) / "checkpoints")
     try:
         if checkpoints.steps():
             raise UserError(f"{workdir} already has checkpoints (steps {checkpoints.steps()}); "
@@ -115,7 +118,7 @@ def import_checkpoint(folder: str, workdir: str, config: Any, epoch: str = "late
         state = jax.jit(lambda p, k: state_from_params(hparams, p, k, config.pool_size,
                                                        config.crop_size))(params, k_step)
         save_config(workdir, config)
-        checkpoints.save(state, {"data": None, "imported_from": os.path.abspath(folder),
+        checkpoints.save(state, {"data": None, "imported_from": str(files.resolve(folder)),
                                  "epoch": epoch, "step": 0})
     finally:
         checkpoints.close()
@@ -123,15 +126,17 @@ def import_checkpoint(folder: str, workdir: str, config: Any, epoch: str = "late
 
 
 def load_generator(path: str) -> dict:
-    """Generator params from an official `.pth` (e.g. `horse2zebra.pth`) or our `.msgpack`."""
-    if not os.path.isfile(path):
+    """Generator params from an official `.pth` (e.g. `horse2zebra.pth`) or our `.msgpack`,
+    local or in a bucket."""
+    if not files.resolve(path).is_file():
         raise UserError(f"generator file {path!r} does not exist")
     if path.endswith(".msgpack"):
-        with open(path, "rb") as f:
-            try:
-                params = flax.serialization.msgpack_restore(f.read())
-            except Exception as e:  # noqa: BLE001  (msgpack raises several types)
-                raise UserError(f"{path} is not a Flax msgpack params file ({e})") from e
+        try:
+            params = flax.serialization.msgpack_restore(files.read_bytes(path))
+        except UserError:
+            raise
+        except Exception as e:  # noqa: BLE001  (msgpack raises several types)
+            raise UserError(f"{path} is not a Flax msgpack params file ({e})") from e
         return jax.tree.map(jnp.asarray, params)
     state_dict = load_pth(path)
     try:
@@ -143,9 +148,6 @@ def load_generator(path: str) -> dict:
     return _convert(path)
 
 
-def save_generator(params: dict, path: str) -> None:
+def save_generator(params: dict, path: files.PathLike) -> None:
     """Writes generator params as a Flax msgpack file (atomically)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "wb") as f:
-        f.write(flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, params)))
-    os.replace(path + ".tmp", path)
+    files.write_atomic(path, flax.serialization.msgpack_serialize(jax.tree.map(np.asarray, params)))

@@ -18,6 +18,7 @@ import zipfile
 
 import numpy as np
 
+from cyclegan_jax import files
 from cyclegan_jax.errors import UserError
 
 _STORAGE_DTYPES = {
@@ -99,8 +100,8 @@ class _Unpickler(pickle.Unpickler):
         return self._load_storage(str(key), storage_type.dtype, int(numel))
 
 
-def _load_zip(path: str) -> object:
-    with zipfile.ZipFile(path) as archive:
+def _load_zip(data: bytes, path: str) -> object:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
         pkl = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
         if pkl is None:
             raise PthError(f"{path}: a zip file without data.pkl is not a PyTorch checkpoint")
@@ -114,8 +115,8 @@ def _load_zip(path: str) -> object:
             return _Unpickler(io.BytesIO(f.read()), load_storage, path).load()
 
 
-def _load_legacy(path: str) -> object:
-    with open(path, "rb") as f:
+def _load_legacy(data: bytes, path: str) -> object:
+    with io.BytesIO(data) as f:
         try:
             magic = pickle.load(f)
         except Exception as e:  # noqa: BLE001  (any failure: not this format)
@@ -148,16 +149,19 @@ def _resolve(obj, storages: dict[str, np.ndarray]):
 
 
 def load_pth(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """A `.pth` state_dict (zip or legacy format, saved on any device) as NumPy arrays.
+    """A `.pth` state_dict (zip or legacy format, saved on any device) as NumPy arrays;
+    `path` may be local or in a bucket (`files`).
 
     Raises:
       PthError: the file is missing, not a PyTorch checkpoint, not a state_dict, or
         asks the unpickler for anything beyond tensors and OrderedDict.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not files.resolve(path).is_file():
         raise PthError(f"{path}: no such file")
-    loaded = _load_zip(path) if zipfile.is_zipfile(path) else _load_legacy(path)
+    data = files.read_bytes(path)
+    zipped = zipfile.is_zipfile(io.BytesIO(data))
+    loaded = _load_zip(data, path) if zipped else _load_legacy(data, path)
     if isinstance(loaded, dict) and "state_dict" in loaded and isinstance(loaded["state_dict"], dict):
         loaded = loaded["state_dict"]
     if not isinstance(loaded, dict) or not all(isinstance(v, np.ndarray) for v in loaded.values()):

@@ -2,16 +2,17 @@
 
 A checkpoint holds the train state's arrays (params of the four networks, both
 Adam states, both image pools, the step and the RNG key) and a small JSON record
-(the input position and what the run was trained on). Orbax writes each step to a
-temporary folder and renames it when complete, so a crash or `kill -9` during a
-save leaves the older checkpoints intact; a latest checkpoint that cannot be read
-is reported and the previous one used.
+(the input position and what the run was trained on), in a local folder or a bucket.
+Orbax writes each step to a temporary folder and renames it when complete (in a bucket:
+marks it complete), so a crash or `kill -9` during a save leaves the older checkpoints
+intact; a latest checkpoint that cannot be read is reported and the previous one used.
+Saves may be asynchronous: `save` returns once the arrays are copied off the devices
+(so the next step may reuse their buffers) and the writing overlaps training.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import flax.serialization
@@ -19,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+from cyclegan_jax import files
 from cyclegan_jax.config import load_config
 from cyclegan_jax.errors import UserError
 from cyclegan_jax.train.state import TrainState, create_train_state
@@ -63,14 +65,16 @@ def _mismatch(saved: Any, target: Any) -> str:
 
 
 class Checkpoints:
-    """The checkpoints of one run in `directory`, keeping the newest `keep`."""
+    """The checkpoints of one run in `directory`, keeping the newest `keep`; with `async_save`,
+    saves finish in the background (`close` waits for them)."""
 
-    def __init__(self, directory: str, keep: int = 3):
-        self.directory = os.path.abspath(directory)
+    def __init__(self, directory: files.PathLike, keep: int = 3, async_save: bool = False):
+        self.directory = files.resolve(directory)
+        self._async = async_save
         self._manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(
-                max_to_keep=keep, create=True, enable_async_checkpointing=False,
+                max_to_keep=keep, create=True, enable_async_checkpointing=async_save,
                 cleanup_tmp_directories=True),
             item_handlers={"state": ocp.StandardCheckpointHandler(),
                            "record": ocp.JsonCheckpointHandler()})
@@ -81,12 +85,14 @@ class Checkpoints:
         return sorted(self._manager.all_steps())
 
     def save(self, state: TrainState, record: dict) -> None:
-        """Saves `state` at its step with the JSON-serialisable `record` beside it."""
+        """Saves `state` at its step with the JSON-serialisable `record` beside it; every
+        process calls it."""
         step = int(state.step)
         self._manager.save(step, args=ocp.args.Composite(
             state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
             record=ocp.args.JsonSave(record)), force=True)
-        self._manager.wait_until_finished()
+        if not self._async:
+            self._manager.wait_until_finished()
 
     def restore_latest(self, template: TrainState) -> tuple[TrainState, dict] | None:
         """The newest readable checkpoint restored into `template`'s structure and shardings.
@@ -125,26 +131,28 @@ class Checkpoints:
         return None
 
     def close(self) -> None:
+        """Waits for a save still being written, then releases the manager."""
+        self._manager.wait_until_finished()
         self._manager.close()
 
 
-def restore_params(workdir: str) -> tuple[dict, int]:
+def restore_params(workdir: files.PathLike) -> tuple[dict, int]:
     """The four networks' params of a run's newest checkpoint, and its step."""
     config = load_config(workdir)
     template = jax.eval_shape(lambda: create_train_state(config, 0))
     template = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), template)
-    checkpoints = Checkpoints(os.path.join(workdir, "checkpoints"))
+    checkpoints = Checkpoints(files.resolve(workdir) / "checkpoints")
     try:
         restored = checkpoints.restore_latest(template)
     finally:
         checkpoints.close()
     if restored is None:
-        raise UserError(f"no checkpoint in {os.path.join(workdir, 'checkpoints')}: train "
+        raise UserError(f"no checkpoint in {checkpoints.directory}: train "
                         "first (train.py) or import an official one (import_torch.py)")
     return restored[0].params, int(restored[0].step)
 
 
-def load_params(workdir: str) -> dict:
+def load_params(workdir: files.PathLike) -> dict:
     """The four networks' params ({"G_A", "G_B", "D_A", "D_B"}) of a run's newest checkpoint.
 
     Reads `workdir/config.json` (written by `train_and_evaluate`) to know the shapes.

@@ -1,28 +1,28 @@
 """`train_and_evaluate`: the training program behind `train.py`.
 
 It opens the dataset, builds (or resumes) the train state on a `data` mesh of all
-devices, and runs the jitted step with a progress bar, logs, sample grids,
-TensorBoard and checkpoints. Re-running it on the same workdir resumes exactly
-where the last checkpoint left off (params, Adam, pools, RNG and input position),
-so an interrupted run ends bit-identical to an uninterrupted one.
+devices, and runs the jitted step with a progress bar, logs, sample grids, TensorBoard
+and checkpoints. Re-running it on the same workdir (a folder or a bucket) resumes exactly
+where the last checkpoint left off (params, Adam, pools, RNG and input position), so an
+interrupted run ends bit-identical to an uninterrupted one. With several processes
+(`jax.distributed`) every process runs it: checkpoints are collective, and only process
+0 writes the run's own files (config, metrics, samples).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import signal
-import time
 from typing import Any
 
 import jax
 import ml_collections
 import numpy as np
+from jax.experimental import multihost_utils
 
+from cyclegan_jax import files
 from cyclegan_jax.compilation_cache import use_compilation_cache
-from cyclegan_jax.config import load_config, save_config, upgrade
+from cyclegan_jax.config import has_config, load_config, save_config, upgrade
 from cyclegan_jax.data.pipeline import UnalignedBatches
 from cyclegan_jax.data.preprocess import eval_transform
 from cyclegan_jax.data.sources import open_split
@@ -32,13 +32,16 @@ from cyclegan_jax.images import save_png
 from cyclegan_jax.train import sharding
 from cyclegan_jax.train.checkpoints import Checkpoints, all_finite
 from cyclegan_jax.train.metrics import MetricWriter
+from cyclegan_jax.train.preemption import StopRequest
+from cyclegan_jax.train.progress import FinishedSteps
 from cyclegan_jax.train.samples import sample_grid
 from cyclegan_jax.train.state import TrainState, create_train_state
 from cyclegan_jax.train.step import METRIC_NAMES, train_step
 
 # Fields that may change between a run and its resumption without changing its result.
 _RESUME_NEUTRAL = ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
-                   "num_sample_images", "num_train_steps", "compilation_cache_dir")
+                   "num_sample_images", "num_train_steps", "compilation_cache_dir",
+                   "async_checkpoints")
 
 
 class NonFiniteError(UserError):
@@ -53,20 +56,26 @@ def total_steps(config: Any) -> int:
     return max(epochs, 0) * config.steps_per_epoch
 
 
-def _prepare_workdir(workdir: str) -> None:
-    try:
-        os.makedirs(workdir, exist_ok=True)
-        probe = os.path.join(workdir, ".write_test")
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
-    except OSError as e:
-        raise UserError(f"cannot write to workdir {workdir!r} ({e}); choose a writable "
-                        "--workdir") from e
+def _prepare_workdir(workdir: files.PathLike) -> None:
+    """Process 0 makes sure the workdir is writable; every process gets its verdict."""
+    sharding.check_same_on_all_processes("--workdir", str(files.resolve(workdir)))
+    error = None
+    if jax.process_index() == 0:
+        try:
+            files.check_writable_dir(workdir)
+        except UserError as e:
+            error = e
+    if jax.process_count() > 1:
+        failed = bool(multihost_utils.broadcast_one_to_all(np.asarray(error is not None)))
+        if failed and error is None:
+            raise UserError(f"process 0 cannot write to the workdir {files.resolve(workdir)}: "
+                            "its log says why")
+    if error is not None:
+        raise error
 
 
-def _check_resumed_config(workdir: str, config: Any) -> None:
-    if not os.path.exists(os.path.join(workdir, "config.json")):
+def _check_resumed_config(workdir: files.PathLike, config: Any) -> None:
+    if not has_config(workdir):
         return
     saved = load_config(workdir).to_dict()
     current = json.loads(config.to_json())
@@ -88,35 +97,16 @@ def _sample_images(config: Any) -> tuple[np.ndarray, np.ndarray]:
     return out[0], out[1]
 
 
-@contextlib.contextmanager
-def _stop_on_sigterm():
-    """Turns SIGTERM (e.g. TPU preemption) into a flag the loop checks after each step."""
-    flag = {"stop": False}
-
-    def handler(signum, frame):  # noqa: ARG001
-        logging.warning("SIGTERM received: saving a checkpoint and stopping")
-        flag["stop"] = True
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not in the main thread: no handler, nothing to restore
-        yield flag
-        return
-    try:
-        yield flag
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 class _Run:
     """The state of one `train_and_evaluate` call that the loop's helpers share."""
 
-    def __init__(self, config: Any, workdir: str, data_record: dict):
-        self.config, self.workdir, self.data_record = config, workdir, data_record
+    def __init__(self, config: Any, workdir: files.PathLike, data_record: dict):
+        self.config, self.data_record = config, data_record
+        self.workdir = files.resolve(workdir)
         self.is_main = jax.process_index() == 0
-        self.writer = MetricWriter(workdir, enabled=self.is_main)
-        self.checkpoints = Checkpoints(os.path.join(workdir, "checkpoints"),
-                                       config.keep_checkpoints)
+        self.writer = MetricWriter(self.workdir, enabled=self.is_main)
+        self.checkpoints = Checkpoints(self.workdir / "checkpoints", config.keep_checkpoints,
+                                       config.async_checkpoints)
         self.last_saved_step = -1
 
     def close(self) -> None:
@@ -133,9 +123,10 @@ class _Run:
                 f"checkpoint (step {self.last_saved_step}) is kept in {self.checkpoints.directory}. "
                 "Try a lower --config.lr, or check the input images.")
         self.checkpoints.save(state, {"data": self.data_record, "step": step})
+        self.writer.flush()
         self.last_saved_step = step
 
-    def log_metrics(self, step: int, window: list[dict], seconds: float) -> dict:
+    def log_metrics(self, step: int, window: list[dict], seconds_per_image: float) -> dict:
         means = {k: float(np.mean([float(m[k]) for m in window])) for k in METRIC_NAMES}
         if not all(np.isfinite(v) for v in means.values()):
             raise NonFiniteError(
@@ -145,16 +136,16 @@ class _Run:
         epoch = (step - 1) // self.config.steps_per_epoch + self.config.epoch_count
         if self.is_main:
             logging.info("(epoch: %d, iters: %d, time/img: %.4f) %s", epoch, step,
-                         seconds / max(len(window) * self.config.batch_size, 1),
-                         ", ".join(f"{k}: {v:.3f}" for k, v in means.items()))
-        self.writer.write_scalars(step, {**means, "epoch": epoch})
+                         seconds_per_image, ", ".join(f"{k}: {v:.3f}" for k, v in means.items()))
+        self.writer.write_scalars(step, {**means, "epoch": epoch,
+                                         "seconds_per_image": seconds_per_image})
         return means
 
     def write_samples(self, step: int, params: dict, samples: tuple) -> None:
         if not self.is_main:
             return
-        grid = sample_grid(params, *samples)
-        save_png(grid, os.path.join(self.workdir, "samples", f"step_{step:08d}.png"))
+        grid = sample_grid(sharding.local_copy({n: params[n] for n in ("G_A", "G_B")}), *samples)
+        save_png(grid, self.workdir / "samples" / f"step_{step:08d}.png")
         self.writer.write_image(step, "samples", grid)
 
     def ground_truth(self, step: int, params: dict) -> dict:
@@ -162,10 +153,11 @@ class _Run:
         c = self.config
         if c.dataset != "synthetic" or not self.is_main:
             return {}
+        local = sharding.local_copy({n: params[n] for n in ("G_A", "G_B")})
         scores = {
-            "gt_mae_A2B": ground_truth_mae(params["G_A"], open_split(c, "testA"), c.crop_size,
+            "gt_mae_A2B": ground_truth_mae(local["G_A"], open_split(c, "testA"), c.crop_size,
                                            c.input_nc, c.output_nc),
-            "gt_mae_B2A": ground_truth_mae(params["G_B"], open_split(c, "testB"), c.crop_size,
+            "gt_mae_B2A": ground_truth_mae(local["G_B"], open_split(c, "testB"), c.crop_size,
                                            c.output_nc, c.input_nc),
         }
         logging.info("step %d: ground-truth MAE A->B %.4f, B->A %.4f", step,
@@ -174,12 +166,12 @@ class _Run:
         return scores
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: files.PathLike) -> TrainState:
     """Trains CycleGAN as `config` says, checkpointing into `workdir`; returns the final state.
 
-    Resumes from the newest readable checkpoint in `workdir/checkpoints` if there is one.
-    Compiled programs are kept in `config.compilation_cache_dir` (see
-    `use_compilation_cache`).
+    `workdir` is a local folder or a bucket (`gs://BUCKET/run`). Resumes from the newest
+    readable checkpoint in `workdir/checkpoints` if there is one. Compiled programs are
+    kept in `config.compilation_cache_dir` (see `use_compilation_cache`).
     """
     config = upgrade(config)  # a private, unlocked copy with every current field
     cache = use_compilation_cache(config.compilation_cache_dir)
@@ -210,7 +202,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
 
 def _train(run: _Run, batches: UnalignedBatches, mesh, num_steps: int) -> TrainState:
     """Builds or resumes the state, then trains to `num_steps`; see `train_and_evaluate`."""
-    config, workdir, data_record = run.config, run.workdir, run.data_record
+    config, data_record = run.config, run.data_record
     state = sharding.replicate(create_train_state(config, config.seed), mesh)
     resumed = run.checkpoints.restore_latest(state)
     if resumed is not None:
@@ -221,17 +213,18 @@ def _train(run: _Run, batches: UnalignedBatches, mesh, num_steps: int) -> TrainS
                 f"but the data now is {data_record}; resuming would silently change the run. "
                 "Use a new --workdir, or restore the original dataset and batch size.")
         run.last_saved_step = int(state.step)
-        _check_resumed_config(workdir, config)
-        logging.info("resumed from step %d in %s", run.last_saved_step, workdir)
+        if run.is_main:
+            _check_resumed_config(run.workdir, config)
+        logging.info("resumed from step %d in %s", run.last_saved_step, run.workdir)
     if run.is_main:
-        save_config(workdir, config)
+        save_config(run.workdir, config)
     samples = _sample_images(config)
     start = int(state.step)
     if start == 0:
         run.ground_truth(0, state.params)
 
-    with _stop_on_sigterm() as sigterm:
-        state = _loop(run, state, batches, mesh, start, num_steps, samples, sigterm)
+    with StopRequest() as stop:
+        state = _loop(run, state, batches, mesh, start, num_steps, samples, stop)
     step = int(state.step)
     run.save(state)
     if step >= num_steps:
@@ -241,7 +234,7 @@ def _train(run: _Run, batches: UnalignedBatches, mesh, num_steps: int) -> TrainS
 
 
 def _loop(run: _Run, state: TrainState, batches: UnalignedBatches, mesh, start: int,
-          num_steps: int, samples: tuple, sigterm: dict) -> TrainState:
+          num_steps: int, samples: tuple, stop: StopRequest) -> TrainState:
     c = run.config
     progress = None
     if run.is_main:
@@ -249,29 +242,32 @@ def _loop(run: _Run, state: TrainState, batches: UnalignedBatches, mesh, start: 
 
         progress = tqdm(total=num_steps, initial=start, unit="it", dynamic_ncols=True,
                         mininterval=1.0, desc="train")
+    finished = FinishedSteps()
     window: list[dict] = []
-    window_start = time.perf_counter()
     iterator = sharding.prefetch_to_mesh(batches.iterate(start), mesh)
     try:
         for step in range(start, num_steps):
-            batch = next(iterator)
-            state, metrics = train_step(state, batch)
+            state, metrics = train_step(state, next(iterator))
             window.append(metrics)
+            newly_finished = finished.dispatched(metrics)
             done = step + 1
-            if progress is not None:
-                progress.update(1)
-            if done % c.log_every == 0 or done == num_steps or sigterm["stop"]:
-                elapsed = time.perf_counter() - window_start
-                means = run.log_metrics(done, window, elapsed)
+            stopping = stop.requested(done)
+            if done % c.log_every == 0 or done == num_steps or stopping:
+                newly_finished += finished.finish_all()
+                steps, seconds = finished.take_window()
+                images = max(steps * c.batch_size, 1)
+                means = run.log_metrics(done, window, seconds / images)
                 if progress is not None:
-                    progress.set_postfix(img_s=f"{len(window) * c.batch_size / elapsed:.1f}",
+                    progress.set_postfix(img_s=f"{images / max(seconds, 1e-9):.1f}",
                                          G_A=f"{means['G_A']:.3f}", D_A=f"{means['D_A']:.3f}")
-                window, window_start = [], time.perf_counter()
+                window = []
+            if progress is not None:
+                progress.update(newly_finished)
             if done % c.sample_every == 0:
                 run.write_samples(done, state.params, samples)
-            if done % c.checkpoint_every == 0 or sigterm["stop"]:
+            if done % c.checkpoint_every == 0 or stopping:
                 run.save(state)
-            if sigterm["stop"]:
+            if stopping:
                 break
     finally:
         iterator.close()

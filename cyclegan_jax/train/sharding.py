@@ -4,7 +4,8 @@ The train state is replicated on every device of the mesh and each batch is spli
 along its first axis, so `train_step` runs data-parallel with no change to its code
 (XLA inserts the gradient all-reduce). Instance norm is per sample, so no
 cross-device statistics are needed. Works for one host or many: on several hosts
-each process passes only its own slice of the global batch.
+each process passes only its own slice of the global batch, and `local_copy` gives
+one process a copy of replicated arrays to compute with alone (samples, scores).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ from typing import Any, Iterator, Sequence
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from cyclegan_jax.errors import UserError
 
 DATA_AXIS = "data"
 
@@ -69,3 +73,25 @@ def prefetch_to_mesh(batches: Iterator[dict], mesh: Mesh, size: int = 2) -> Iter
         close = getattr(batches, "close", None)
         if close is not None:
             close()
+
+
+def local_copy(tree: Any) -> Any:
+    """NumPy copies of a pytree of replicated arrays, from this process's own devices: what
+    one process may compute with alone, while the others go on."""
+    return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), tree)
+
+
+def check_same_on_all_processes(name: str, value: str) -> None:
+    """Raises the same `UserError` on every process unless all were given the same `value`
+    (e.g. the workdir: a local path on some hosts and a bucket on others). Call it on every
+    process; nothing happens with one process."""
+    if jax.process_count() == 1:
+        return
+    encoded = np.frombuffer(value.encode().ljust(4096, b"\0")[:4096], np.uint8)
+    first = bytes(multihost_utils.broadcast_one_to_all(encoded)).rstrip(b"\0").decode()
+    agree = multihost_utils.process_allgather(np.asarray(first == value))
+    if not np.all(agree):
+        differ = [int(i) for i in np.flatnonzero(~np.asarray(agree, bool))]
+        raise UserError(f"every process needs the same {name}: process 0 has {first!r}, "
+                        f"processes {differ} another (this one, {jax.process_index()}, has "
+                        f"{value!r})")

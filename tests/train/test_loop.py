@@ -115,25 +115,8 @@ def test_tfds_mock_apple2orange(tmp_path):
     assert os.listdir(tmp_path / "samples")
 
 
-def _write_folder_dataset(root):
-    rng = np.random.default_rng(0)
-    for split in ("trainA", "trainB", "testA", "testB"):
-        os.makedirs(root / split / "nested", exist_ok=True)
-    for i in range(3):
-        Image.fromarray(rng.integers(0, 255, (40, 50, 3), np.uint8)).save(root / "trainA" / f"a{i}.png")
-        Image.fromarray(rng.integers(0, 255, (45, 40, 3), np.uint8)).save(
-            root / "trainB" / "nested" / f"b{i}.JPG", format="JPEG")
-    Image.fromarray(rng.integers(0, 255, (40, 40), np.uint8), "L").save(root / "trainA" / "gray.png")
-    Image.fromarray(rng.integers(0, 65535, (40, 40), np.uint16)).save(root / "trainB" / "deep.tif")
-    Image.fromarray(rng.integers(0, 255, (40, 40, 4), np.uint8), "RGBA").save(root / "trainB" / "alpha.png")
-    (root / "trainA" / "broken.jpg").write_bytes(b"not an image at all")
-    (root / "trainA" / "notes.txt").write_text("ignored: not an image extension")
-    for split in ("testA", "testB"):
-        Image.fromarray(rng.integers(0, 255, (40, 40, 3), np.uint8)).save(root / split / "t.bmp")
-
-
 def test_folder_dataset_skips_corrupt_file_and_reads_any_mode(tmp_path, caplog):
-    _write_folder_dataset(tmp_path / "data")
+    helpers.write_folder_dataset(tmp_path / "data")
     config = helpers.train_config(dataset="folder", dataroot=str(tmp_path / "data"),
                                   num_train_steps=2)
     with caplog.at_level(logging.WARNING):
@@ -145,7 +128,7 @@ def test_folder_dataset_skips_corrupt_file_and_reads_any_mode(tmp_path, caplog):
 
 
 def test_grayscale_domains(tmp_path):
-    _write_folder_dataset(tmp_path / "data")
+    helpers.write_folder_dataset(tmp_path / "data")
     config = helpers.train_config(dataset="folder", dataroot=str(tmp_path / "data"),
                                   num_train_steps=1, input_nc=1, output_nc=1, sample_every=1)
     state = loop.train_and_evaluate(config, str(tmp_path / "run"))
@@ -167,7 +150,7 @@ def test_missing_or_empty_dataset_folders(tmp_path, make, match):
 
 
 def test_image_smaller_than_crop_names_the_file(tmp_path):
-    _write_folder_dataset(tmp_path / "data")
+    helpers.write_folder_dataset(tmp_path / "data")
     config = helpers.train_config(dataset="folder", dataroot=str(tmp_path / "data"),
                                   preprocess="crop", crop_size=48, load_size=48)
     with pytest.raises(UserError, match=r"trainA\[0\] is 50x40 .* smaller than crop_size=48"):
