@@ -12,6 +12,7 @@ import logging as std_logging
 import sys
 from typing import Callable
 
+import numpy as np
 from absl import app, flags, logging
 
 from cyclegan_jax import host_memory
@@ -111,6 +112,12 @@ def initialize_distributed() -> None:
     jax.distributed.initialize(f.coordinator_address, f.num_processes, f.process_id,
                                heartbeat_timeout_seconds=f.heartbeat_timeout_seconds,
                                shutdown_timeout_seconds=f.shutdown_timeout_seconds)
-    if f.num_processes is not None and jax.process_count() != f.num_processes:
-        raise UserError(f"--num_processes={f.num_processes}, but {jax.process_count()} "
-                        "processes joined the run: give every process the same --num_processes")
+    if f.num_processes is None:
+        return
+    from jax.experimental import multihost_utils
+
+    counts = [int(n) for n in multihost_utils.process_allgather(np.asarray(f.num_processes))]
+    if len(set(counts)) > 1 or counts[0] != jax.process_count():
+        raise UserError(f"--num_processes was {counts} (process 0, 1, ...), but "
+                        f"{jax.process_count()} processes joined the run: give every process "
+                        "the same --num_processes, the number of processes started")
