@@ -94,3 +94,14 @@ def test_input_pipeline_benchmark_prints_pairs_per_second():
     pairs_per_s, ms_per_batch = (float(x) for x in row.split("|")[1:3])
     assert pairs_per_s > 0 and ms_per_batch > 0
     assert pairs_per_s == pytest.approx(batch / (ms_per_batch / 1e3), rel=0.05)
+
+
+def test_checkpoint_overlap_benchmark_prints_each_mode_against_no_saves(tmp_path):
+    out = tmp_path / "overlap.json"
+    proc = _run("checkpoint_overlap.py", "--size=32", "--ngf=8", "--ndf=8",
+                "--netG=resnet_6blocks", "--steps=2", "--every=1", "--rounds=1", f"--out={out}")
+    rows = [line.split(" | ") for line in proc.stdout.splitlines() if line.startswith(
+        ("none |", "sync |", "async |"))]
+    assert [r[0] for r in rows] == ["none", "sync", "async"] and rows[0][2] == "1.000"
+    times = json.loads(out.read_text())["ms_per_step"]
+    assert all(len(times[mode]) == 1 and times[mode][0] > 0 for mode in ("none", "sync", "async"))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 
@@ -34,14 +35,16 @@ def _train(workdir, *overrides, wait=True, **kw):
                             cwd=ROOT, env=env, **kw)
 
 
-def _wait_for_checkpoint(workdir, proc, timeout=300):
+def _wait_for_checkpoint(workdir, proc, after=-1, timeout=300):
+    """Waits until a checkpoint newer than step `after` is complete."""
     directory = os.path.join(workdir, "checkpoints")
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if os.path.isdir(directory) and any(d.isdigit() for d in os.listdir(directory)):
+        if os.path.isdir(directory) and any(d.isdigit() and int(d) > after
+                                            for d in os.listdir(directory)):
             return
         assert proc.poll() is None, proc.stderr.read()[-3000:]
-        time.sleep(0.05)
+        time.sleep(0.02)
     pytest.fail("no checkpoint appeared")
 
 
@@ -80,6 +83,33 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted_run(tmp_path):
                                 straight.params)
 
 
+def test_kill_9_during_asynchronous_saves_keeps_a_checkpoint_and_resumes_exactly(tmp_path):
+    # Saves every step, in the background (the default): killed at moments that fall into
+    # saves, the run always keeps a readable checkpoint, and its resumption is exact (so the
+    # saves never read buffers that the next step had already reused).
+    steps = ["--config.num_train_steps=14", "--config.checkpoint_every=1",
+             "--config.keep_checkpoints=2", *LONG[:2], "--config.log_every=7"]
+    workdir = tmp_path / "killed"
+    newest = -1
+    for delay in (0.0, 0.05, 0.2):
+        proc = _train(workdir, *steps, wait=False)
+        _wait_for_checkpoint(str(workdir), proc, after=newest)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        saved = Checkpoints(str(workdir / "checkpoints")).steps()
+        assert saved and saved[-1] < 14, saved
+        newest = saved[-1]
+        params = cyclegan_jax.load_params(str(workdir))  # the newest readable one restores
+        assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
+    done = _train(workdir, *steps)
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = helpers.train_config(n_epochs=10, n_epochs_decay=10, num_train_steps=14,
+                                  checkpoint_every=1, keep_checkpoints=2, log_every=7)
+    straight = loop.train_and_evaluate(config, str(tmp_path / "straight"))
+    assert helpers.params_equal(cyclegan_jax.load_params(str(workdir)), straight.params)
+
+
 def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     proc = _train(tmp_path, "--config.num_train_steps=100000", *LONG, wait=False)
     _wait_for_checkpoint(str(tmp_path), proc)
@@ -92,7 +122,7 @@ def test_sigterm_saves_a_checkpoint_and_exits(tmp_path):
     last = Checkpoints(str(tmp_path / "checkpoints")).steps()[-1]
     assert first < last < 100000
     params = cyclegan_jax.load_params(str(tmp_path))
-    assert all(np.isfinite(np.asarray(x)).all() for x in __import__("jax").tree.leaves(params))
+    assert all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(params))
 
 
 def test_train_py_resumes_from_an_imported_official_checkpoint(tmp_path):
