@@ -66,9 +66,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.dtype = "float32"
     # Recompute the generators' residual blocks in the backward pass: less memory, more time.
     c.remat = False
-    # Convolution form: "auto" (matrix-multiply forms on CPU, "s2d" on GPU/TPU; the fastest
-    # on each), "s2d" (XLA's convolutions, those from and to RGB by space-to-depth), "xla"
-    # or "matmul". Same results up to float rounding.
+    # Convolution form: "auto" (matrix-multiply forms on CPU, "s2d" on GPU, "xla" on TPU),
+    # "s2d" (XLA's convolutions, those from and to RGB by space-to-depth), "xla" or
+    # "matmul". Same results up to float rounding.
     c.conv_impl = "auto"
     # XLA's compiled programs are kept here, so that a resumed or repeated run loads its
     # train step instead of compiling it again (tens of seconds); "" turns this off, and

@@ -82,3 +82,14 @@ def test_bias_is_added_in_the_convs_own_output_layout():
     adds = [e.outvars[0].aval.shape for e in jaxpr.jaxpr.eqns if e.primitive.name == "add"]
     assert adds == [(2, 5, 6, 4 * 3)], adds  # [n, h, w, 2x2 phases x channels]
 
+
+
+def test_auto_picks_the_form_of_each_backend(monkeypatch):
+    picks = {}
+    for backend in ("cpu", "gpu", "cuda", "tpu"):
+        monkeypatch.setattr(jax, "default_backend", lambda backend=backend: backend)
+        picks[backend] = conv.conv_form("auto")
+    assert picks == {"cpu": "matmul", "gpu": "s2d", "cuda": "s2d", "tpu": "xla"}
+    assert conv.conv_form("s2d") == "s2d"
+    with pytest.raises(ValueError, match="conv_impl must be one of"):
+        conv.conv_form("cudnn")
