@@ -10,6 +10,7 @@ all), and `AppendFile` appends on the local disk but rewrites the whole object.
 from __future__ import annotations
 
 import os
+import time
 from typing import Iterator, Union
 
 from etils import epath
@@ -124,7 +125,7 @@ def check_writable_dir(path: PathLike, what: str = "workdir") -> epath.Path:
                             f"cannot see it): create it, e.g. `gcloud storage buckets create "
                             f"{bucket}`, or fix the credentials")
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write_probe.{os.getpid()}.{os.urandom(4).hex()}"
+        probe = path / f".write_probe.{os.getpid()}.{time.time_ns()}"
         probe.write_bytes(b"ok")
         probe.unlink()
     except UserError:
