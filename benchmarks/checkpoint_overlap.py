@@ -36,7 +36,7 @@ def time_mode(mode: str, state, batch, args, folder: str):
     """(state, ms per step) of `--steps` steps in `mode`, the last save awaited."""
     checkpoints = None
     if mode != "none":
-        checkpoints = Checkpoints(folder, keep=2, async_save=mode == "async")
+        checkpoints = Checkpoints(folder, keep=2, async_save=mode == "async", writer=True)
     start = time.perf_counter()
     for i in range(args.steps):
         state, metrics = cyclegan_jax.train_step(state, batch)

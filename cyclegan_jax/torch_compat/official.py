@@ -110,7 +110,7 @@ def import_checkpoint(folder: files.PathLike, workdir: files.PathLike, config: A
     if shapes(params) != shapes(expected):  # nested dicts: names and shapes both compared
         raise UserError(f"{folder}: {_architecture_hint(params, hparams)}")
 
-    checkpoints = Checkpoints(files.resolve(workdir) / "checkpoints")
+    checkpoints = Checkpoints(files.resolve(workdir) / "checkpoints", writer=True)
     try:
         if checkpoints.steps():
             raise UserError(f"{workdir} already has checkpoints (steps {checkpoints.steps()}); "

@@ -65,17 +65,24 @@ def _mismatch(saved: Any, target: Any) -> str:
 
 
 class Checkpoints:
-    """The checkpoints of one run in `directory`, keeping the newest `keep`; with `async_save`,
-    saves finish in the background (`close` waits for them)."""
+    """The checkpoints of one run in `directory`.
 
-    def __init__(self, directory: files.PathLike, keep: int = 3, async_save: bool = False):
+    Read-only unless `writer`: a reader (eval.py, `load_params`, a look at `steps`) may run
+    while the run trains, so it creates nothing and leaves alone the temporary folders of
+    saves in progress. The writer, the training run itself, first removes those left by
+    killed saves, keeps the newest `keep`, and with `async_save` finishes saves in the
+    background (`close` waits for them).
+    """
+
+    def __init__(self, directory: files.PathLike, keep: int = 3, async_save: bool = False,
+                 writer: bool = False):
         self.directory = files.resolve(directory)
         self._async = async_save
         self._manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(
-                max_to_keep=keep, create=True, enable_async_checkpointing=async_save,
-                cleanup_tmp_directories=True),
+                max_to_keep=keep, create=writer, read_only=not writer,
+                enable_async_checkpointing=async_save, cleanup_tmp_directories=writer),
             item_handlers={"state": ocp.StandardCheckpointHandler(),
                            "record": ocp.JsonCheckpointHandler()})
 

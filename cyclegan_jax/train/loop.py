@@ -106,7 +106,7 @@ class _Run:
         self.is_main = jax.process_index() == 0
         self.writer = MetricWriter(self.workdir, enabled=self.is_main)
         self.checkpoints = Checkpoints(self.workdir / "checkpoints", config.keep_checkpoints,
-                                       config.async_checkpoints)
+                                       config.async_checkpoints, writer=True)
         self.last_saved_step = -1
 
     def close(self) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import jax
 import numpy as np
 
-from cyclegan_jax.train.checkpoints import _mismatch
+from cyclegan_jax.train.checkpoints import Checkpoints, _mismatch
 
 
 def test_checkpoint_mismatch_names_missing_extra_and_reshaped_arrays():
@@ -20,3 +22,27 @@ def test_checkpoint_mismatch_names_missing_extra_and_reshaped_arrays():
         "the checkpoint has 4 arrays this run does not (params.b, params.c, params.d, ...)")
     assert _mismatch(saved, tree(a=(2,), b=(4,), c=(1,), d=(1,), e=(1,))) == (
         "params.b is float32[3] in the checkpoint, float32[4] in this run")
+
+
+def _exists_after(path, seconds: float) -> bool:
+    """Whether `path` still exists after up to `seconds` (Orbax cleans up in the background)."""
+    deadline = time.time() + seconds
+    while path.exists() and time.time() < deadline:
+        time.sleep(0.01)
+    return path.exists()
+
+
+def test_readers_leave_saves_in_progress_alone_and_the_writer_clears_killed_ones(tmp_path):
+    # A reader (eval.py, load_params, a look at the steps) may open the checkpoints while
+    # the run is saving: removing the save's temporary folder there made the save fail.
+    in_progress = tmp_path / "checkpoints" / "7.orbax-checkpoint-tmp"
+    in_progress.mkdir(parents=True)
+    reader = Checkpoints(tmp_path / "checkpoints")
+    assert reader.steps() == [] and reader.restore_latest(None) is None
+    assert _exists_after(in_progress, 1.0)  # a cleanup takes ~10 ms: there was none
+    reader.close()
+    assert Checkpoints(tmp_path / "elsewhere").steps() == []
+    assert not (tmp_path / "elsewhere").exists()  # a reader creates nothing
+    writer = Checkpoints(tmp_path / "checkpoints", writer=True)  # the run, when it starts
+    assert not _exists_after(in_progress, 10.0)
+    writer.close()
