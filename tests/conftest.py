@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -87,18 +86,12 @@ def _serial_lock(request):
             fcntl.lockf(f, fcntl.LOCK_UN)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def gcs():
     """A real GCS JSON API on loopback (gcp-storage-emulator, in memory, through
     tests/gcs_emulator.py) with bucket `cyclegan-test`; gcsfs, tensorstore (Orbax) and subprocesses talk to it, and no client
     looks for cloud credentials. Yields a fresh `gs://cyclegan-test/<id>` prefix per session."""
-    port = _free_port()
+    port = helpers.free_port()
     url = f"http://127.0.0.1:{port}"
     os.environ.update({
         "STORAGE_EMULATOR_HOST": url, "TENSORSTORE_GCS_HTTP_URL": url,

@@ -132,8 +132,15 @@ def upload(local_dir, prefix: str) -> None:
     """Copies every file under `local_dir` to the same relative path below `prefix` (a URL)."""
     from cyclegan_jax import files
 
-    for root, _, names in os.walk(local_dir):
-        for name in names:
-            relative = os.path.relpath(os.path.join(root, name), local_dir)
-            with open(os.path.join(root, name), "rb") as f:
-                files.write_atomic(f"{prefix}/{relative}", f.read())
+    for path in files.walk_files(local_dir):
+        relative = os.path.relpath(path, files.resolve(local_dir))
+        files.write_atomic(f"{prefix}/{relative}", files.read_bytes(path))
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on now."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

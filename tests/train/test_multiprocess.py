@@ -30,14 +30,6 @@ def _env(devices: int = 1) -> dict:
             "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 _STARTED: list[subprocess.Popen] = []
 
 
@@ -56,7 +48,7 @@ class _Pair:
     """Two train.py processes of one run; their logs go to files (no pipe can fill up)."""
 
     def __init__(self, workdir, logs, *overrides: str, args=(None, None)):
-        port = _free_port()
+        port = helpers.free_port()
         self.logs = [logs / f"process_{i}.log" for i in range(2)]
         self.procs = []
         for i in range(2):
@@ -143,7 +135,7 @@ def test_processes_given_different_workdirs_or_process_counts_are_refused(tmp_pa
         assert "Traceback" not in pair.log(i)
     assert not os.path.exists(tmp_path / "run")  # refused before anything was written
 
-    port = _free_port()
+    port = helpers.free_port()
     procs = [subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "train.py"), f"--workdir={tmp_path / 'other'}",
          f"--config={CONFIG}", f"--coordinator_address=127.0.0.1:{port}", f"--num_processes={n}",
