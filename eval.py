@@ -36,6 +36,9 @@ def define_flags() -> None:
     flags.DEFINE_integer("image_size", 256, "Square size for --preprocess=official.")
     flags.DEFINE_integer("batch_size", 8, "Images per translation batch.")
     flags.DEFINE_integer("max_images", 0, "At most this many images per direction (0: all).")
+    flags.DEFINE_bool("eval", False, "As the official test.py --eval: batch norms use their "
+                      "running statistics. Without it they use each image's own statistics, "
+                      "as the official test.py does by default.")
     flags.DEFINE_string("fid_weights", "", "pytorch-fid's pt_inception-2015-12-05-6726825d.pth "
                         "(or an .npz of its state_dict): enables FID and KID.")
     flags.DEFINE_string("compilation_cache_dir", default.get_config().compilation_cache_dir,
@@ -62,7 +65,7 @@ def evaluate() -> None:
     use_compilation_cache(FLAGS.compilation_cache_dir)
 
     options = runner.EvalOptions(FLAGS.preprocess, FLAGS.image_size, FLAGS.batch_size,
-                                   FLAGS.max_images, FLAGS.fid_weights)
+                                   FLAGS.max_images, FLAGS.fid_weights, FLAGS.eval)
     if FLAGS.input_dir:
         if not FLAGS.output_dir:
             raise app.UsageError("--input_dir needs --output_dir")

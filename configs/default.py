@@ -17,10 +17,15 @@ def get_config() -> ml_collections.ConfigDict:
     c.output_nc = 3
     c.ngf = 64
     c.ndf = 64
-    c.netG = "resnet_9blocks"  # or "resnet_6blocks"
-    c.netD = "basic"  # "basic" = 70x70 PatchGAN (3 layers); "n_layers" uses n_layers_D
+    c.netG = "resnet_9blocks"  # | "resnet_6blocks" | "unet_256" | "unet_128"
+    # "basic" = 70x70 PatchGAN (3 layers); "n_layers" uses n_layers_D; "pixel" = 1x1 PixelGAN
+    c.netD = "basic"
     c.n_layers_D = 3
-    c.norm = "instance"  # or "instance_affine" (learned scale and shift)
+    # "instance" | "batch" (running statistics in the train state) | "none" |
+    # "instance_affine" (instance norm with a learned scale and shift, as some forks)
+    c.norm = "instance"
+    c.init_type = "normal"  # | "xavier" | "kaiming" | "orthogonal"
+    c.init_gain = 0.02
     c.no_dropout = True
     # Losses.
     c.gan_mode = "lsgan"  # "lsgan" | "vanilla" | "wgangp" (no gradient penalty, as upstream)
@@ -28,9 +33,13 @@ def get_config() -> ml_collections.ConfigDict:
     c.lambda_B = 10.0
     c.lambda_identity = 0.5
     c.pool_size = 50
-    # Optimiser and the linear learning-rate schedule.
+    # Optimiser and learning-rate policy: "linear" (constant for n_epochs, then linearly to 0
+    # over n_epochs_decay), "step" (x0.1 every lr_decay_iters epochs), "plateau" (x0.2 every
+    # 6 epochs from epoch 7, as upstream's metric is always 0), "cosine" (period 2 n_epochs).
     c.lr = 2e-4
     c.beta1 = 0.5
+    c.lr_policy = "linear"
+    c.lr_decay_iters = 50
     c.n_epochs = 100
     c.n_epochs_decay = 100
     c.epoch_count = 1

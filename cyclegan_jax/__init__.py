@@ -4,6 +4,7 @@ Public entry points:
   create_train_state(config, rng) -> TrainState
   train_step(state, batch) -> (state, metrics)      one jitted official iteration
   translate(params, images) -> images               one generator, any image size
+  discriminate(params, images) -> scores             one discriminator
   load_params(workdir) -> params                     the newest checkpoint of a run
   params_from_state_dict(sd), load_pth(path)         official PyTorch weights, no torch
 
@@ -15,10 +16,11 @@ that run JAX on the CPU call `host_memory.keep_freed_host_memory()` first.
 
 import os as _os
 
-from cyclegan_jax.eval.inference import translate, translate_canvas
+from cyclegan_jax.eval.inference import discriminate, translate, translate_canvas
 from cyclegan_jax.eval.runner import evaluate_run, translate_folder
 from cyclegan_jax.images import float_to_uint8, uint8_to_float
-from cyclegan_jax.nn import ConvLayers, InstanceNorm, PatchDiscriminator, ResnetGenerator
+from cyclegan_jax.nn import (BatchNorm, ConvLayers, InstanceNorm, PatchDiscriminator,
+                             PixelDiscriminator, ResnetGenerator, UnetGenerator)
 from cyclegan_jax.torch_compat import (import_checkpoint, load_generator, load_pth,
                                        params_from_state_dict)
 from cyclegan_jax.train.checkpoints import load_params
@@ -35,8 +37,9 @@ from cyclegan_jax.train.step import discriminator_loss, generator_loss, train_st
 __path__.append(_os.path.join(_os.path.dirname(__file__), "_legacy"))
 
 __all__ = [
-    "ConvLayers", "HParams", "InstanceNorm", "PatchDiscriminator", "ResnetGenerator",
-    "TrainState", "create_train_state", "data_mesh", "discriminator_loss", "evaluate_run",
+    "BatchNorm", "ConvLayers", "HParams", "InstanceNorm", "PatchDiscriminator",
+    "PixelDiscriminator", "ResnetGenerator", "TrainState", "UnetGenerator", "create_train_state",
+    "data_mesh", "discriminate", "discriminator_loss", "evaluate_run",
     "float_to_uint8", "generator_loss", "import_checkpoint", "learning_rate", "load_generator",
     "load_params", "load_pth", "params_from_state_dict", "replicate", "shard_batch",
     "train_and_evaluate", "train_step", "translate", "translate_canvas", "translate_folder",

@@ -22,6 +22,10 @@ ADDED_FIELDS = {
     "conv_impl": "auto",
     "compilation_cache_dir": "",  # no persistent compilation cache
     "async_checkpoints": False,
+    "init_type": "normal",
+    "init_gain": 0.02,
+    "lr_policy": "linear",
+    "lr_decay_iters": 50,
 }
 
 

@@ -50,6 +50,16 @@ def normalize(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32) / 127.5 - 1.0
 
 
+def check_sizes(config) -> None:
+    """Raises ValueError, naming the fields, where `resize_and_crop` would crop more than
+    the resized image (the other modes' sizes depend on each image: `train_transform`)."""
+    if config.preprocess == "resize_and_crop" and config.crop_size > config.load_size:
+        raise ValueError(
+            f"crop_size={config.crop_size} is larger than load_size={config.load_size}: "
+            "preprocess='resize_and_crop' resizes to load_size, then crops crop_size; raise "
+            "load_size or lower crop_size")
+
+
 def train_transform(image: np.ndarray, config, nc: int, rng: np.random.Generator,
                     name: str = "image") -> np.ndarray:
     """One training sample: uint8 RGB `[H, W, 3]` -> float32 `[crop, crop, nc]` in [-1, 1].

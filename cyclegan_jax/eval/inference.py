@@ -1,36 +1,81 @@
-"""Applying a trained generator: `translate` any image size, and batches of mixed sizes."""
+"""Applying trained networks: `translate` any image size with a generator, `discriminate`
+with a discriminator, and batches of mixed sizes."""
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from cyclegan_jax.nn.canvas import Canvas
-from cyclegan_jax.nn.networks import generator_from_params
+from cyclegan_jax.nn.networks import (ResnetGenerator, UnetGenerator, discriminator_from_params,
+                                      generator_from_params, split_variables)
 from cyclegan_jax.ops.padding import pad2d, reflect_index
 
 
-@jax.jit
-def translate(params: dict, images: jax.Array) -> jax.Array:
-    """Translates NHWC images in [-1, 1] with one generator's params.
-
-    `params` are one `ResnetGenerator`'s params (e.g. `state.params["G_A"]`, or
-    `torch_compat.params_from_state_dict` of an official `.pth`); the architecture is
-    read off them. Images of any height and width (at least 5) are reflect-padded at the
-    bottom and right to a multiple of 4 (the generator's two stride-2 stages need it),
-    translated, and cropped back to their shape; the official test code resizes instead.
-    Pure and jittable.
-    """
-    net = generator_from_params(params)
+def _images(images: jax.Array) -> jax.Array:
     images = jnp.asarray(images, jnp.float32)
     if images.ndim != 4:
         raise ValueError(f"images must be NHWC, got shape {images.shape}")
+    return images
+
+
+def _apply(net, variables: dict, x: jax.Array, eval_mode: bool) -> jax.Array:
+    params, batch_stats = split_variables(variables)
+    if eval_mode and not batch_stats:
+        raise ValueError("eval_mode=True uses batch norm's running statistics, and these "
+                         "variables have none (pass {'params': ..., 'batch_stats': ...})")
+    full = {"params": params} | ({"batch_stats": batch_stats} if batch_stats else {})
+    return net.apply(full, x, use_running_average=eval_mode)
+
+
+@functools.partial(jax.jit, static_argnames=("eval_mode",))
+def translate(params: dict, images: jax.Array, *, eval_mode: bool = False) -> jax.Array:
+    """Translates NHWC images in [-1, 1] with one generator's variables.
+
+    `params` are one generator's params (e.g. `state.params["G_A"]`, or
+    `torch_compat.params_from_state_dict` of an official `.pth`), or `{"params": ...,
+    "batch_stats": ...}` for a batch-normed one; the architecture (ResNet or U-Net, sizes,
+    norm) is read off them. Images are reflect-padded at the bottom and right to the
+    multiple of the size the generator needs (4 for a ResNet, 2^num_downs for a U-Net: 256
+    for unet_256), translated, and cropped back to their shape; the official test code
+    resizes instead. A ResNet takes any image of at least 5 x 5; a U-Net any image at
+    least half its multiple on each side (the padding reflects the image once).
+
+    Batch norm uses the batch's statistics, as the official test.py without `--eval`;
+    `eval_mode=True` uses its running statistics (test.py `--eval`). Dropout is off.
+    Pure and jittable.
+    """
+    net = generator_from_params(params)
+    images = _images(images)
     h, w = images.shape[1:3]
-    if min(h, w) < 5:  # a quarter-size map must be 2 pixels for the blocks' reflect padding
-        raise ValueError(f"images must be at least 5 x 5 pixels, got {h} x {w}")
-    padded = pad2d(images, ((0, -h % 4), (0, -w % 4)), "reflect")
-    return net.apply({"params": params}, padded)[:, :h, :w, :]
+    if isinstance(net, UnetGenerator):
+        multiple = 2 ** net.num_downs
+        if -h % multiple >= h or -w % multiple >= w:
+            raise ValueError(
+                f"this U-Net (num_downs {net.num_downs}) takes images whose sides are multiples "
+                f"of {multiple}; a {h} x {w} image would be padded by more than itself "
+                f"(sides from {multiple // 2 + 1} up are padded): resize it first")
+    else:
+        multiple = 4
+        if min(h, w) < 5:  # a quarter-size map must be 2 pixels for the blocks' reflect padding
+            raise ValueError(f"images must be at least 5 x 5 pixels, got {h} x {w}")
+    padded = pad2d(images, ((0, -h % multiple), (0, -w % multiple)), "reflect")
+    return _apply(net, params, padded, eval_mode)[:, :h, :w, :]
+
+
+@functools.partial(jax.jit, static_argnames=("eval_mode",))
+def discriminate(params: dict, images: jax.Array, *, eval_mode: bool = False) -> jax.Array:
+    """Raw scores (NHWC, one channel, no sigmoid) of one discriminator on NHWC images in
+    [-1, 1]: a PatchGAN's patch scores or a PixelGAN's per-pixel scores.
+
+    `params` are one discriminator's params or `{"params": ..., "batch_stats": ...}`; the
+    architecture is read off them. `eval_mode` as in `translate`. Pure and jittable.
+    """
+    net = discriminator_from_params(params)
+    return _apply(net, params, _images(images), eval_mode)
 
 
 @jax.jit
@@ -43,6 +88,9 @@ def translate_canvas(params: dict, canvas: jax.Array, sizes: jax.Array) -> jax.A
     rounding); the rest is meaningless.
     """
     net = generator_from_params(params)
+    if not isinstance(net, ResnetGenerator) or net.norm == "batch":
+        raise ValueError("only ResNet generators without batch norm translate mixed sizes on "
+                         "one canvas; translate each image with `translate`")
     h, w = canvas.shape[1:3]
     if h % 4 or w % 4:
         raise ValueError(f"canvas height and width must be multiples of 4, got {h}x{w}")

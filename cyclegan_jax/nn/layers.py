@@ -1,8 +1,8 @@
 """The conv layers the networks are built with, and `ConvLayers`, the factory they receive.
 
-`Conv` and `UpsampleConv` hold the parameters of `nn.Conv` and
-`nn.ConvTranspose(transpose_kernel=True)` (kernel and bias, the same names, shapes and
-init), so checkpoints and the PyTorch importer do not depend on how the convolution is
+`Conv`, `UpsampleConv` and `DoublingConv` hold the parameters of `nn.Conv` and
+`nn.ConvTranspose(transpose_kernel=True)` (kernel and, unless `use_bias=False`, bias: the
+same names, shapes and init), so checkpoints and the PyTorch importer do not depend on how the convolution is
 computed; that is `ops.conv`'s choice, by the run's `conv_impl`. A network receives a
 `ConvLayers` (as flax's imagenet ResNet receives `conv`), a frozen dataclass that
 compares and hashes by value: it rides in the static `HParams`, and two equal ones share
@@ -23,9 +23,10 @@ from cyclegan_jax.ops import conv as conv_ops
 from cyclegan_jax.ops.padding import Padding
 
 
-def _kernel_and_bias(module: nn.Module, kernel_shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
-    """`module`'s float32 params "kernel" (`kernel_shape`) and "bias" ([features]), cast to its
-    compute dtype.
+def _kernel_and_bias(module: nn.Module, kernel_shape: tuple[int, ...]
+                     ) -> tuple[jax.Array, jax.Array | None]:
+    """`module`'s float32 params "kernel" (`kernel_shape`) and "bias" ([features]; None
+    without `module.use_bias`), cast to its compute dtype.
 
     With `module.normed` (an instance norm follows) the bias takes no gradient: the norm
     subtracts each channel's mean, so the bias changes no output and its gradient is zero
@@ -33,6 +34,8 @@ def _kernel_and_bias(module: nn.Module, kernel_shape: tuple[int, ...]) -> tuple[
     would turn its rounding noise into steps of about +-lr, as in PyTorch, to no effect.
     """
     kernel = module.param("kernel", module.kernel_init, kernel_shape, jnp.float32)
+    if not module.use_bias:
+        return kernel.astype(module.dtype), None
     bias = module.param("bias", module.bias_init, (module.features,), jnp.float32)
     if module.normed:
         bias = jax.lax.stop_gradient(bias)
@@ -52,6 +55,7 @@ class Conv(nn.Module):
     dtype: Any = jnp.float32
     impl: str = "auto"  # ops.conv.IMPLS
     normed: bool = False  # an instance norm follows: the bias takes no gradient
+    use_bias: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array, canvas: Canvas | None = None) -> jax.Array:
@@ -75,6 +79,7 @@ class UpsampleConv(nn.Module):
     dtype: Any = jnp.float32
     impl: str = "auto"
     normed: bool = False  # an instance norm follows: the bias takes no gradient
+    use_bias: bool = True
 
     @nn.compact
     def __call__(self, x: jax.Array, canvas: Canvas | None = None) -> jax.Array:
@@ -82,6 +87,24 @@ class UpsampleConv(nn.Module):
         if canvas is not None:  # it reads one row and column past each image: zeros there
             x = x * canvas.mask(x.shape[1], x.shape[2]).astype(x.dtype)
         return conv_ops.upsample2x(x.astype(self.dtype), kernel, self.impl, bias)
+
+
+class DoublingConv(nn.Module):
+    """The U-Net's `ConvTranspose2d(k=4, stride=2, padding=1)`: twice the size; params as
+    `UpsampleConv` (kernel [4, 4, features, in], the torch weight `.transpose(2, 3, 1, 0)`)."""
+
+    features: int
+    kernel_init: Callable = nn.initializers.lecun_normal()
+    bias_init: Callable = nn.initializers.zeros
+    dtype: Any = jnp.float32
+    normed: bool = False  # an instance norm follows: the bias takes no gradient
+    use_bias: bool = True
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel, bias = _kernel_and_bias(self, (4, 4, self.features, x.shape[-1]))
+        y = conv_ops.double4x4(x.astype(self.dtype), kernel)
+        return y if bias is None else y + bias
 
 
 def _pair(value: int | Sequence[int]) -> tuple[int, int]:
@@ -110,6 +133,10 @@ class ConvLayers:
 
     def transposed(self, features: int, **kwargs: Any) -> UpsampleConv:
         return UpsampleConv(features, impl=self.impl, **kwargs)
+
+    def doubling(self, features: int, **kwargs: Any) -> DoublingConv:
+        """The U-Net's k4 stride-2 transposed conv (XLA's form on every backend)."""
+        return DoublingConv(features, **kwargs)
 
     @property
     def form(self) -> str:

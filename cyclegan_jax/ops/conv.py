@@ -99,6 +99,16 @@ def conv2d(x: jax.Array, kernel: jax.Array, strides: tuple[int, int] = (1, 1),
     return y if bias is None else y + bias
 
 
+def double4x4(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """`torch.nn.ConvTranspose2d(k=4, stride=2, padding=1)` of NHWC `x` with a [4, 4, out, in]
+    kernel (the U-Net's up-convs): XLA's conv of the input dilated by 2, padded by
+    k - 1 - padding = 2, with the kernel flipped, in every form."""
+    rhs = jnp.flip(kernel, (0, 1)).transpose(0, 1, 3, 2)  # [4, 4, in, out]
+    return jax.lax.conv_general_dilated(
+        x, rhs, (1, 1), ((2, 2), (2, 2)), lhs_dilation=(2, 2),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
 def upsample2x(x: jax.Array, kernel: jax.Array, impl: str = "auto",
                bias: jax.Array | None = None) -> jax.Array:
     """`torch.nn.ConvTranspose2d(k=3, stride=2, padding=1, output_padding=1)` of NHWC `x`

@@ -25,13 +25,15 @@ import numpy as np
 from cyclegan_jax import files
 from cyclegan_jax.config import save_config, upgrade
 from cyclegan_jax.errors import UserError
-from cyclegan_jax.nn.networks import ResnetGenerator
+from cyclegan_jax.nn.networks import (PixelDiscriminator, ResnetGenerator, UnetGenerator,
+                                      discriminator_from_params, generator_from_params,
+                                      split_variables)
 from cyclegan_jax.torch_compat.pth import load_pth
 from cyclegan_jax.torch_compat.state_dict import (StateDictError, describe, network_for,
                                                   params_from_state_dict)
 from cyclegan_jax.train.checkpoints import Checkpoints
-from cyclegan_jax.train.hparams import HParams
-from cyclegan_jax.train.state import init_params, raw_key, state_from_params
+from cyclegan_jax.train.hparams import NET_G_BLOCKS, NET_G_DOWNS, HParams
+from cyclegan_jax.train.state import init_variables, raw_key, state_from_params
 
 NETS = ("G_A", "G_B", "D_A", "D_B")
 
@@ -59,25 +61,27 @@ def _convert(path: str) -> dict:
         raise UserError(f"{path}: {e}") from e
 
 
-def _architecture_hint(params: dict, hparams: HParams) -> str:
+def _options(generator, discriminator) -> dict:
+    """The official model options that built these two networks."""
+    if isinstance(generator, UnetGenerator):
+        net_g = {v: k for k, v in NET_G_DOWNS.items()}.get(generator.num_downs,
+                                                          f"<U-Net of {generator.num_downs} levels>")
+    else:
+        net_g = {v: k for k, v in NET_G_BLOCKS.items()}.get(generator.n_blocks,
+                                                           f"<{generator.n_blocks} blocks>")
+    layers = getattr(discriminator, "n_layers", 3)
+    net_d = "pixel" if isinstance(discriminator, PixelDiscriminator) else (
+        "basic" if layers == 3 else "n_layers")
+    return {"ngf": generator.ngf, "netG": net_g, "ndf": discriminator.ndf, "netD": net_d,
+            "n_layers_D": layers, "norm": generator.norm, "input_nc": generator.input_nc,
+            "output_nc": generator.output_nc}
+
+
+def _architecture_hint(variables: dict, hparams: HParams) -> str:
     """What the official files hold versus what the config asks for, with the fix."""
-    gen, disc = params["G_A"], params["D_A"]
-    blocks = sum(1 for k in gen if k.startswith("block_"))
-    layers = sum(1 for k in disc if k.startswith("conv_")) - 2
-    found = {
-        "ngf": gen["conv_in"]["kernel"].shape[-1],
-        "netG": {9: "resnet_9blocks", 6: "resnet_6blocks"}.get(blocks, f"<{blocks} blocks>"),
-        "ndf": disc["conv_0"]["kernel"].shape[-1],
-        "netD": "basic" if layers == 3 else "n_layers",
-        "n_layers_D": layers,
-        "norm": "instance_affine" if "scale" in gen.get("norm_in", {}) else "instance",
-        "input_nc": gen["conv_in"]["kernel"].shape[2],
-        "output_nc": gen["conv_out"]["kernel"].shape[-1],
-    }
-    configured = {"ngf": hparams.ngf, "netG": f"resnet_{hparams.n_blocks}blocks",
-                  "ndf": hparams.ndf, "netD": "basic" if hparams.n_layers_D == 3 else "n_layers",
-                  "n_layers_D": hparams.n_layers_D, "norm": hparams.norm,
-                  "input_nc": hparams.input_nc, "output_nc": hparams.output_nc}
+    found = _options(generator_from_params(variables["G_A"]),
+                     discriminator_from_params(variables["D_A"]))
+    configured = _options(hparams.G_A, hparams.D_A)
     fix = " ".join(f"--config.{k}={v}" for k, v in found.items() if configured[k] != v)
     return (f"the official networks do not match the config's model: "
             f"{', '.join(f'{k}={v}' for k, v in found.items())}. Pass {fix or '(no field differs: check use_dropout)'} "
@@ -101,22 +105,25 @@ def import_checkpoint(folder: files.PathLike, workdir: files.PathLike, config: A
     """
     config = upgrade(config)
     paths = official_files(folder, epoch)
-    params = {net: _convert(path) for net, path in paths.items()}
+    variables = {net: _convert(path) for net, path in paths.items()}
+    params = {net: split_variables(v)[0] for net, v in variables.items()}
+    batch_stats = {net: split_variables(v)[1] for net, v in variables.items() if split_variables(v)[1]}
     hparams = HParams.from_config(config)
     key = raw_key(config.seed)
     k_init, k_step = jax.random.split(key)
-    expected = jax.eval_shape(lambda: init_params(hparams, k_init))
+    expected = jax.eval_shape(lambda: init_variables(hparams, k_init))
     shapes = lambda tree: jax.tree.map(lambda x: tuple(x.shape), tree)  # noqa: E731
-    if shapes(params) != shapes(expected):  # nested dicts: names and shapes both compared
-        raise UserError(f"{folder}: {_architecture_hint(params, hparams)}")
+    if shapes((params, batch_stats)) != shapes(expected):  # names and shapes both compared
+        raise UserError(f"{folder}: {_architecture_hint(variables, hparams)}")
 
     checkpoints = Checkpoints(files.resolve(workdir) / "checkpoints", writer=True)
     try:
         if checkpoints.steps():
             raise UserError(f"{workdir} already has checkpoints (steps {checkpoints.steps()}); "
                             "import into a new --workdir")
-        state = jax.jit(lambda p, k: state_from_params(hparams, p, k, config.pool_size,
-                                                       config.crop_size))(params, k_step)
+        state = jax.jit(lambda p, s, k: state_from_params(hparams, p, k, config.pool_size,
+                                                          config.crop_size, s))(
+            params, batch_stats, k_step)
         save_config(workdir, config)
         checkpoints.save(state, {"data": None, "imported_from": str(files.resolve(folder)),
                                  "epoch": epoch, "step": 0})
@@ -126,8 +133,9 @@ def import_checkpoint(folder: files.PathLike, workdir: files.PathLike, config: A
 
 
 def load_generator(path: str) -> dict:
-    """Generator params from an official `.pth` (e.g. `horse2zebra.pth`) or our `.msgpack`,
-    local or in a bucket."""
+    """Generator params from an official `.pth` (e.g. `horse2zebra.pth`, or a pix2pix
+    `latest_net_G.pth`: `{"params", "batch_stats"}` for batch-normed ones) or our
+    `.msgpack`, local or in a bucket."""
     if not files.resolve(path).is_file():
         raise UserError(f"generator file {path!r} does not exist")
     if path.endswith(".msgpack"):
@@ -143,7 +151,7 @@ def load_generator(path: str) -> dict:
         module = network_for(state_dict)
     except StateDictError as e:
         raise UserError(f"{path}: {e}") from e
-    if not isinstance(module, ResnetGenerator):
+    if not isinstance(module, (ResnetGenerator, UnetGenerator)):
         raise UserError(f"{path} holds a discriminator ({describe(module)}), not a generator")
     return _convert(path)
 

@@ -64,6 +64,15 @@ def _mismatch(saved: Any, target: Any) -> str:
     return ""
 
 
+def _arrays_only(state: TrainState) -> tuple[dict, list[str]]:
+    """`state` as a state dict without its empty fields (`batch_stats` of runs without batch
+    norm), so that such runs' checkpoints keep the layout of those written before the
+    field existed; and the names of the fields left out."""
+    tree = flax.serialization.to_state_dict(state)
+    empty = [k for k, v in tree.items() if isinstance(v, dict) and not v]
+    return {k: v for k, v in tree.items() if k not in empty}, empty
+
+
 class Checkpoints:
     """The checkpoints of one run in `directory`.
 
@@ -96,7 +105,7 @@ class Checkpoints:
         process calls it."""
         step = int(state.step)
         self._manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(flax.serialization.to_state_dict(state)),
+            state=ocp.args.StandardSave(_arrays_only(state)[0]),
             record=ocp.args.JsonSave(record)), force=True)
         if not self._async:
             self._manager.wait_until_finished()
@@ -108,10 +117,12 @@ class Checkpoints:
         with a warning, falling back to older ones; when none can be read, `UserError`
         (training from scratch would later delete them).
         """
-        target = jax.tree.map(
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
-            flax.serialization.to_state_dict(template))
         steps = self.steps()
+        if not steps:
+            return None
+        arrays, empty = _arrays_only(template)
+        target = jax.tree.map(
+            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), arrays)
         problems = []
         for step in reversed(steps):
             try:
@@ -126,16 +137,15 @@ class Checkpoints:
                                 "falling back to the previous one", step, self.directory,
                                 type(e).__name__, e)
                 continue
-            state = flax.serialization.from_state_dict(template, restored["state"])
+            state = flax.serialization.from_state_dict(
+                template, {**restored["state"], **{k: {} for k in empty}})
             return state, dict(restored["record"])
-        if steps:
-            raise UserError(
-                f"none of the checkpoints in {self.directory} (steps {steps}) can be read into "
-                f"this run's train state (newest, {problems[0]}). If the model config changed "
-                "(ngf, ndf, netG, norm, pool_size, crop_size, channels), run with the config "
-                "the checkpoints were written with (saved as config.json beside them); "
-                "otherwise the files are damaged. Nothing was overwritten.")
-        return None
+        raise UserError(
+            f"none of the checkpoints in {self.directory} (steps {steps}) can be read into "
+            f"this run's train state (newest, {problems[0]}). If the model config changed "
+            "(ngf, ndf, netG, netD, norm, pool_size, crop_size, channels), run with the config "
+            "the checkpoints were written with (saved as config.json beside them); "
+            "otherwise the files are damaged. Nothing was overwritten.")
 
     def close(self) -> None:
         """Waits for a save still being written, then releases the manager."""
@@ -144,7 +154,8 @@ class Checkpoints:
 
 
 def restore_params(workdir: files.PathLike) -> tuple[dict, int]:
-    """The four networks' params of a run's newest checkpoint, and its step."""
+    """The four networks' variables (`TrainState.network_variables`) of a run's newest
+    checkpoint, and its step."""
     config = load_config(workdir)
     template = jax.eval_shape(lambda: create_train_state(config, 0))
     template = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), template)
@@ -156,11 +167,12 @@ def restore_params(workdir: files.PathLike) -> tuple[dict, int]:
     if restored is None:
         raise UserError(f"no checkpoint in {checkpoints.directory}: train "
                         "first (train.py) or import an official one (import_torch.py)")
-    return restored[0].params, int(restored[0].step)
+    return restored[0].network_variables(), int(restored[0].step)
 
 
 def load_params(workdir: files.PathLike) -> dict:
-    """The four networks' params ({"G_A", "G_B", "D_A", "D_B"}) of a run's newest checkpoint.
+    """The four networks' params ({"G_A", "G_B", "D_A", "D_B"}) of a run's newest checkpoint;
+    with batch norm each is `{"params": ..., "batch_stats": ...}`, as `translate` takes it.
 
     Reads `workdir/config.json` (written by `train_and_evaluate`) to know the shapes.
     """

@@ -24,13 +24,14 @@ from cyclegan_jax import files
 from cyclegan_jax.compilation_cache import use_compilation_cache
 from cyclegan_jax.config import has_config, load_config, save_config, upgrade
 from cyclegan_jax.data.pipeline import UnalignedBatches
-from cyclegan_jax.data.preprocess import eval_transform
+from cyclegan_jax.data.preprocess import check_sizes, eval_transform
 from cyclegan_jax.data.sources import open_split
 from cyclegan_jax.errors import UserError
 from cyclegan_jax.eval.metrics import ground_truth_mae
 from cyclegan_jax.images import save_png
 from cyclegan_jax.train import sharding
 from cyclegan_jax.train.checkpoints import Checkpoints, all_finite
+from cyclegan_jax.train.hparams import HParams
 from cyclegan_jax.train.metrics import MetricWriter
 from cyclegan_jax.train.preemption import StopRequest
 from cyclegan_jax.train.progress import FinishedSteps
@@ -177,12 +178,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: files.PathLik
     cache = use_compilation_cache(config.compilation_cache_dir)
     if cache:
         logging.info("compiled programs are cached in %s", cache)
-    _prepare_workdir(workdir)
     mesh = sharding.data_mesh()
-    try:
+    try:  # every option checked before any data is read or anything compiles
+        HParams.from_config(config)
+        check_sizes(config)
         sharding.check_batch_size(config.batch_size, mesh)
     except ValueError as e:
         raise UserError(str(e)) from e
+    _prepare_workdir(workdir)
     source_A, source_B = open_split(config, "trainA"), open_split(config, "trainB")
     batches = UnalignedBatches(source_A, source_B, config, jax.process_index(),
                                jax.process_count())
@@ -221,15 +224,15 @@ def _train(run: _Run, batches: UnalignedBatches, mesh, num_steps: int) -> TrainS
     samples = _sample_images(config)
     start = int(state.step)
     if start == 0:
-        run.ground_truth(0, state.params)
+        run.ground_truth(0, state.network_variables())
 
     with StopRequest() as stop:
         state = _loop(run, state, batches, mesh, start, num_steps, samples, stop)
     step = int(state.step)
     run.save(state)
     if step >= num_steps:
-        run.write_samples(step, state.params, samples)
-        run.ground_truth(step, state.params)
+        run.write_samples(step, state.network_variables(), samples)
+        run.ground_truth(step, state.network_variables())
     return state
 
 
@@ -264,7 +267,7 @@ def _loop(run: _Run, state: TrainState, batches: UnalignedBatches, mesh, start: 
             if progress is not None:
                 progress.update(newly_finished)
             if done % c.sample_every == 0:
-                run.write_samples(done, state.params, samples)
+                run.write_samples(done, state.network_variables(), samples)
             if done % c.checkpoint_every == 0 or stopping:
                 run.save(state)
             if stopping:

@@ -1,4 +1,5 @@
-"""The train state: four networks, two Adam states, two image pools, step and RNG key."""
+"""The train state: four networks (and their batch norms' running statistics), two Adam
+states, two image pools, step and RNG key."""
 
 from __future__ import annotations
 
@@ -25,7 +26,21 @@ class TrainState:
     pool_fake_A: pool_lib.ImagePool  # fakes from G_B, seen by D_B
     pool_fake_B: pool_lib.ImagePool  # fakes from G_A, seen by D_A
     rng: jax.Array  # uint32[2] raw key; the step folds in `step`
+    # {"G_A", ...: running statistics} with batch norm (`hparams.batch_norm`), else {}: no
+    # arrays, so the checkpoints of runs without batch norm keep their layout.
+    batch_stats: dict
     hparams: HParams = flax.struct.field(pytree_node=False)
+
+    def network_variables(self) -> dict:
+        """{"G_A", "G_B", "D_A", "D_B"}: each network's params, or with batch norm
+        `{"params": ..., "batch_stats": ...}`, as `translate` and `discriminate` take them."""
+        return variables_of(self.params, self.batch_stats)
+
+
+def variables_of(params: dict, batch_stats: dict) -> dict:
+    """Each network's params, or `{"params", "batch_stats"}` for those with running statistics."""
+    return {n: {"params": p, "batch_stats": batch_stats[n]} if n in batch_stats else p
+            for n, p in params.items()}
 
 
 def raw_key(rng: Any) -> jax.Array:
@@ -37,27 +52,41 @@ def raw_key(rng: Any) -> jax.Array:
     return jnp.asarray(rng, jnp.uint32)
 
 
-def init_params(hparams: HParams, rng: jax.Array) -> dict:
-    """Fresh params of the four networks, drawn with the official N(0, 0.02) init."""
+def init_variables(hparams: HParams, rng: jax.Array) -> tuple[dict, dict]:
+    """Fresh (params, batch_stats) of the four networks, drawn with the run's init type;
+    batch_stats is {} without batch norm."""
     k_ga, k_gb, k_da, k_db = jax.random.split(rng, 4)
+    size_g = max(16, hparams.size_multiple)
     size_d = max(64, 2 ** (hparams.n_layers_D + 3))
 
     def init(net, key, nc, size):
-        return net.init(key, jnp.zeros((1, size, size, nc), net.dtype))["params"]
+        return net.init(key, jnp.zeros((1, size, size, nc), net.dtype))
 
-    return {
-        "G_A": init(hparams.G_A, k_ga, hparams.input_nc, 16),
-        "G_B": init(hparams.G_B, k_gb, hparams.output_nc, 16),
+    variables = {
+        "G_A": init(hparams.G_A, k_ga, hparams.input_nc, size_g),
+        "G_B": init(hparams.G_B, k_gb, hparams.output_nc, size_g),
         "D_A": init(hparams.D_A, k_da, hparams.output_nc, size_d),
         "D_B": init(hparams.D_B, k_db, hparams.input_nc, size_d),
     }
+    params = {n: v["params"] for n, v in variables.items()}
+    batch_stats = {n: v["batch_stats"] for n, v in variables.items() if "batch_stats" in v}
+    return params, batch_stats
+
+
+def init_params(hparams: HParams, rng: jax.Array) -> dict:
+    """Fresh params of the four networks (`init_variables` without the running statistics)."""
+    return init_variables(hparams, rng)[0]
 
 
 def state_from_params(hparams: HParams, params: dict, rng: jax.Array, pool_size: int,
-                      image_size: int) -> TrainState:
-    """A train state at step 0 around given params: fresh Adam moments, empty pools."""
+                      image_size: int, batch_stats: dict | None = None) -> TrainState:
+    """A train state at step 0 around given params (and, with batch norm, running
+    statistics: fresh ones, mean 0 and variance 1, if not given): fresh Adam moments,
+    empty pools."""
     tx = adam(hparams)
     pick = lambda names: {n: params[n] for n in names}  # noqa: E731
+    if batch_stats is None:
+        batch_stats = init_variables(hparams, jax.random.key(0))[1]  # only shapes and 0/1 fills
     return TrainState(
         step=jnp.zeros((), jnp.int32),
         params=params,
@@ -66,6 +95,7 @@ def state_from_params(hparams: HParams, params: dict, rng: jax.Array, pool_size:
         pool_fake_A=pool_lib.create_pool(pool_size, (image_size, image_size, hparams.input_nc)),
         pool_fake_B=pool_lib.create_pool(pool_size, (image_size, image_size, hparams.output_nc)),
         rng=rng,
+        batch_stats=batch_stats,
         hparams=hparams,
     )
 
@@ -83,7 +113,8 @@ def create_train_state(config: Any, rng: Any) -> TrainState:
 
     @jax.jit
     def build(k_init, k_step):
-        return state_from_params(hparams, init_params(hparams, k_init), k_step,
-                                 config.pool_size, config.crop_size)
+        params, batch_stats = init_variables(hparams, k_init)
+        return state_from_params(hparams, params, k_step, config.pool_size, config.crop_size,
+                                 batch_stats)
 
     return build(k_init, k_step)

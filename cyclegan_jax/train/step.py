@@ -23,8 +23,28 @@ from cyclegan_jax.train.state import TrainState
 METRIC_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
 
 
+class _Networks:
+    """Applies the run's networks by name, moving batch norms' running statistics call after
+    call (in the order of the calls, as torch's train mode does) for the networks that
+    have them in `batch_stats`; `batch_stats` afterwards holds the moved ones."""
+
+    def __init__(self, hparams: HParams, params: dict, batch_stats: dict | None):
+        self.hparams, self.params = hparams, params
+        self.batch_stats = dict(batch_stats or {})
+
+    def __call__(self, name: str, x: jax.Array, **kwargs) -> jax.Array:
+        net = getattr(self.hparams, name)
+        if name not in self.batch_stats:
+            return net.apply({"params": self.params[name]}, x, **kwargs)
+        y, updated = net.apply({"params": self.params[name], "batch_stats": self.batch_stats[name]},
+                               x, mutable=["batch_stats"], **kwargs)
+        self.batch_stats[name] = updated["batch_stats"]
+        return y
+
+
 def generator_loss(g_params: dict, d_params: dict, real_A: jax.Array, real_B: jax.Array,
-                   hparams: HParams, dropout_key: jax.Array | None = None):
+                   hparams: HParams, dropout_key: jax.Array | None = None,
+                   batch_stats: dict | None = None):
     """`loss_G` of the official `backward_G`, summed over its six terms.
 
     Args:
@@ -33,36 +53,49 @@ def generator_loss(g_params: dict, d_params: dict, real_A: jax.Array, real_B: ja
       real_A, real_B: NHWC batches in [-1, 1].
       hparams: the run's hyperparameters.
       dropout_key: needed only when the generators use dropout.
+      batch_stats: with batch norm, the four networks' running statistics
+        (`TrainState.batch_stats`), moved by this loss's calls as the official train mode
+        moves them (the discriminators' too: their calls here run in train mode upstream).
 
     Returns:
       (loss_G, (terms, images)): the six terms named as the official logs, and fake_B,
-      rec_A, fake_A, rec_B (and idt_A, idt_B with the identity loss).
+      rec_A, fake_A, rec_B (and idt_A, idt_B with the identity loss); with `batch_stats`
+      given, (loss_G, (terms, images, moved batch_stats)).
     """
     hp = hparams
     identity = hp.lambda_identity > 0
     dropout_keys = iter(jax.random.split(dropout_key, 6)) if hp.use_dropout else None
-    per_call = batching.images_per_call(real_A.shape, hp.conv)
+    nets = _Networks(hp, {**g_params, **d_params}, batch_stats)
 
-    def generator(name):  # runs its images in as few calls as allowed (`batching.joined`)
+    def generator(name, per_call):  # runs its images in as few calls as allowed (`batching.joined`)
         def net(x):
             rngs = {"dropout": next(dropout_keys)} if hp.use_dropout else None
-            return getattr(hp, name).apply({"params": g_params[name]}, x, train=True, rngs=rngs)
+            return nets(name, x, train=True, rngs=rngs)
         return batching.joined(net, per_call)
 
-    def discriminator(name):
-        return functools.partial(getattr(hp, name).apply, {"params": d_params[name]})
-
-    G_A, G_B, D_A, D_B = generator("G_A"), generator("G_B"), discriminator("D_A"), discriminator("D_B")
-    # forward(): fake_B = G_A(A), rec_A = G_B(fake_B), fake_A = G_B(B), rec_B = G_A(fake_A);
-    # backward_G's identity passes: idt_A = G_A(B), idt_B = G_B(A). Grouped by generator.
-    (fake_A,) = G_B(real_B)
-    fake_B, rec_B, idt_A = G_A(real_A, fake_A, real_B if identity else None)
-    rec_A, idt_B = G_B(fake_B, real_A if identity else None)
+    if hp.batch_norm:
+        # One call per batch, in the official order (forward(), then backward_G's identity
+        # passes): each normalises by its own batch's statistics and moves the running
+        # statistics, so calls cannot be joined.
+        G_A, G_B = generator("G_A", 1), generator("G_B", 1)
+        (fake_B,) = G_A(real_A)
+        (rec_A,) = G_B(fake_B)
+        (fake_A,) = G_B(real_B)
+        (rec_B,) = G_A(fake_A)
+        idt_A, idt_B = (G_A(real_B)[0], G_B(real_A)[0]) if identity else (None, None)
+    else:
+        per_call = batching.images_per_call(real_A.shape, hp.conv)
+        G_A, G_B = generator("G_A", per_call), generator("G_B", per_call)
+        # forward(): fake_B = G_A(A), rec_A = G_B(fake_B), fake_A = G_B(B), rec_B = G_A(fake_A);
+        # backward_G's identity passes: idt_A = G_A(B), idt_B = G_B(A). Grouped by generator.
+        (fake_A,) = G_B(real_B)
+        fake_B, rec_B, idt_A = G_A(real_A, fake_A, real_B if identity else None)
+        rec_A, idt_B = G_B(fake_B, real_A if identity else None)
 
     no_identity = jnp.zeros((), jnp.float32)
     terms = {
-        "G_A": gan_loss(D_A(fake_B), True, hp.gan_mode),  # GAN loss D_A(G_A(A))
-        "G_B": gan_loss(D_B(fake_A), True, hp.gan_mode),  # GAN loss D_B(G_B(B))
+        "G_A": gan_loss(nets("D_A", fake_B), True, hp.gan_mode),  # GAN loss D_A(G_A(A))
+        "G_B": gan_loss(nets("D_B", fake_A), True, hp.gan_mode),  # GAN loss D_B(G_B(B))
         "cycle_A": l1(rec_A, real_A) * hp.lambda_A,  # forward cycle loss |G_B(G_A(A)) - A|
         "cycle_B": l1(rec_B, real_B) * hp.lambda_B,  # backward cycle loss |G_A(G_B(B)) - B|
         # Identity losses |G_A(B) - B| and |G_B(A) - A|: idt_A is weighted by lambda_B.
@@ -72,22 +105,36 @@ def generator_loss(g_params: dict, d_params: dict, real_A: jax.Array, real_B: ja
     images = {"fake_B": fake_B, "rec_A": rec_A, "fake_A": fake_A, "rec_B": rec_B}
     if identity:
         images |= {"idt_A": idt_A, "idt_B": idt_B}
-    return sum(terms.values()), (terms, images)
+    if batch_stats is None:
+        return sum(terms.values()), (terms, images)
+    return sum(terms.values()), (terms, images, nets.batch_stats)
 
 
 def discriminator_loss(d_params: dict, real_A: jax.Array, real_B: jax.Array,
-                       fake_A: jax.Array, fake_B: jax.Array, hparams: HParams):
+                       fake_A: jax.Array, fake_B: jax.Array, hparams: HParams,
+                       batch_stats: dict | None = None):
     """loss_D_A + loss_D_B of the official `backward_D_A` / `backward_D_B` (each x 0.5).
 
     `fake_A` / `fake_B` are the (pooled) fakes. D_A judges real B against fake B, D_B
-    real A against fake A, each in one call on both batches. Returns (sum, {"D_A", "D_B"}).
+    real A against fake A, each in one call on both batches; with batch norm in two calls,
+    real then fake, each with its own batch statistics, as upstream. Returns
+    (sum, {"D_A", "D_B"}); with `batch_stats` (see `generator_loss`) given,
+    (sum, ({"D_A", "D_B"}, moved batch_stats)).
     """
+    nets = _Networks(hparams, d_params, batch_stats)
+
     def judge(name, real, fake):
-        net = functools.partial(getattr(hparams, name).apply, {"params": d_params[name]})
-        return discriminator_gan_loss(*batching.together(net, real, fake), hparams.gan_mode)
+        net = functools.partial(nets, name)
+        if hparams.batch_norm:
+            predictions = net(real), net(fake)
+        else:
+            predictions = batching.together(net, real, fake)
+        return discriminator_gan_loss(*predictions, hparams.gan_mode)
 
     terms = {"D_A": judge("D_A", real_B, fake_B), "D_B": judge("D_B", real_A, fake_A)}
-    return terms["D_A"] + terms["D_B"], terms
+    if batch_stats is None:
+        return terms["D_A"] + terms["D_B"], terms
+    return terms["D_A"] + terms["D_B"], (terms, nets.batch_stats)
 
 
 def _adam_step(hparams: HParams, params: dict, grads: dict, opt_state, lr: jax.Array):
@@ -121,18 +168,20 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
 
     g_params = _pick(state.params, ("G_A", "G_B"))
     d_params = _pick(state.params, ("D_A", "D_B"))
-    (_, (terms_G, images)), grads_G = jax.value_and_grad(generator_loss, has_aux=True)(
-        g_params, d_params, real_A, real_B, hp, k_dropout)
+    (_, (terms_G, images, batch_stats)), grads_G = jax.value_and_grad(
+        generator_loss, has_aux=True)(g_params, d_params, real_A, real_B, hp, k_dropout,
+                                      state.batch_stats)
     g_params, opt_state_G = _adam_step(hp, g_params, grads_G, state.opt_state_G, lr)
 
     pool_fake_A, fake_A = pool_lib.query(state.pool_fake_A, images["fake_A"], k_pool_A)
     pool_fake_B, fake_B = pool_lib.query(state.pool_fake_B, images["fake_B"], k_pool_B)
-    (_, terms_D), grads_D = jax.value_and_grad(discriminator_loss, has_aux=True)(
-        d_params, real_A, real_B, fake_A, fake_B, hp)
+    (_, (terms_D, batch_stats)), grads_D = jax.value_and_grad(discriminator_loss, has_aux=True)(
+        d_params, real_A, real_B, fake_A, fake_B, hp, batch_stats)
     d_params, opt_state_D = _adam_step(hp, d_params, grads_D, state.opt_state_D, lr)
 
     new_state = state.replace(
         step=state.step + 1, params={**g_params, **d_params}, opt_state_G=opt_state_G,
-        opt_state_D=opt_state_D, pool_fake_A=pool_fake_A, pool_fake_B=pool_fake_B)
+        opt_state_D=opt_state_D, pool_fake_A=pool_fake_A, pool_fake_B=pool_fake_B,
+        batch_stats=batch_stats)
     metrics = {name: {**terms_G, **terms_D}[name] for name in METRIC_NAMES}
     return new_state, metrics
