@@ -5,6 +5,7 @@ any depth, batch norm (train and eval mode, running statistics) and no norm."""
 import json
 import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -111,3 +112,20 @@ def test_official_unet_pth_loads_as_a_batch_normed_generator_and_round_trips(gol
     save_generator(variables, tmp_path / "g.msgpack")
     again = cyclegan_jax.load_generator(str(tmp_path / "g.msgpack"))
     assert helpers.params_equal(again, variables)
+
+
+def test_unet_dropout_drops_half_of_its_inner_levels_in_training_only():
+    net = networks.UnetGenerator(ngf=4, num_downs=7, norm="instance", use_dropout=True)
+    x = jax.random.uniform(jax.random.key(0), (2, 128, 128, 3), minval=-1, maxval=1)
+    variables = net.init(jax.random.key(1), x)
+    _, state = net.apply(variables, x, train=True, rngs={"dropout": jax.random.key(2)},
+                         capture_intermediates=lambda m, _: isinstance(m, nn.Dropout),
+                         mutable=["intermediates"])
+    dropped = jax.tree.leaves(state["intermediates"])
+    assert len(dropped) == 7 - 5  # levels 4 .. num_downs - 2, as upstream
+    zeros = np.mean(np.concatenate([np.asarray(d).ravel() == 0 for d in dropped]))
+    assert 0.45 < zeros < 0.55
+    plain = net.clone(use_dropout=False)
+    np.testing.assert_array_equal(net.apply(variables, x), plain.apply(variables, x))
+    assert not np.array_equal(net.apply(variables, x, train=True, rngs={"dropout": jax.random.key(3)}),
+                              plain.apply(variables, x))
