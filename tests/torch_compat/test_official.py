@@ -97,3 +97,24 @@ def test_generator_loader_refuses_a_discriminator_and_junk(tmp_path):
         official.load_generator(str(junk))
     with pytest.raises(UserError, match="does not exist"):
         official.load_generator(str(tmp_path / "missing.pth"))
+
+
+def test_imported_batch_norm_checkpoint_keeps_running_statistics_and_steps_as_upstream(tmp_path):
+    # The folder the official save_networks("latest") wrote for the batch-norm fixture.
+    golden = helpers.fixture("train_two_steps_ngf8_batchnorm.npz")
+    config = helpers.golden_config(norm="batch", batch_size=2)
+    official.import_checkpoint(os.path.join(helpers.FIXTURES, "official_checkpoint_ngf8_batchnorm"),
+                               str(tmp_path), config)
+    state, _ = _restore(str(tmp_path), config)
+    for net in helpers.NETS:
+        expected = cyclegan_jax.params_from_state_dict(helpers.state_dict(golden, f"before/{net}/"))
+        assert helpers.params_equal(state.params[net], expected["params"]), net
+        assert helpers.params_equal(state.batch_stats[net], expected["batch_stats"]), net
+    _, metrics = cyclegan_jax.train_step(state, helpers.golden_batch(golden, 1))
+    for name in METRIC_NAMES:
+        expected = float(golden[f"step1/loss/{name}"])
+        assert float(metrics[name]) == pytest.approx(expected, rel=1e-6), name
+    # a config without batch norm names the norm to pass
+    with pytest.raises(UserError, match="--config.norm=batch"):
+        official.import_checkpoint(os.path.join(helpers.FIXTURES, "official_checkpoint_ngf8_batchnorm"),
+                                   str(tmp_path / "other"), helpers.golden_config(batch_size=2))
