@@ -106,8 +106,9 @@ def import_checkpoint(folder: files.PathLike, workdir: files.PathLike, config: A
     config = upgrade(config)
     paths = official_files(folder, epoch)
     variables = {net: _convert(path) for net, path in paths.items()}
-    params = {net: split_variables(v)[0] for net, v in variables.items()}
-    batch_stats = {net: split_variables(v)[1] for net, v in variables.items() if split_variables(v)[1]}
+    split = {net: split_variables(v) for net, v in variables.items()}
+    params = {net: p for net, (p, _) in split.items()}
+    batch_stats = {net: s for net, (_, s) in split.items() if s}
     hparams = HParams.from_config(config)
     key = raw_key(config.seed)
     k_init, k_step = jax.random.split(key)
