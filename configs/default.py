@@ -12,6 +12,8 @@ def get_config() -> ml_collections.ConfigDict:
     """Returns the default configuration."""
     c = ml_collections.ConfigDict()
     c.seed = 0
+    # "cycle_gan" (unpaired A and B) | "pix2pix" (paired, see configs/pix2pix.py)
+    c.model = "cycle_gan"
     # Networks.
     c.input_nc = 3
     c.output_nc = 3
@@ -32,6 +34,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.lambda_A = 10.0
     c.lambda_B = 10.0
     c.lambda_identity = 0.5
+    c.lambda_L1 = 100.0  # pix2pix: weight of |G(A) - B|
     c.pool_size = 50
     # Optimiser and learning-rate policy: "linear" (constant for n_epochs, then linearly to 0
     # over n_epochs_decay), "step" (x0.1 every lr_decay_iters epochs), "plateau" (x0.2 every
@@ -60,6 +63,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.crop_size = 256
     c.preprocess = "resize_and_crop"  # | "crop" | "scale_width" | "scale_width_and_crop"
     c.no_flip = False
+    # pix2pix: "AtoB" translates the left half of each aligned image into the right, "BtoA"
+    # the right into the left (input_nc is then the right half's channels).
+    c.direction = "AtoB"
     c.serial_batches = False
     # Program. Frequencies count training steps (iterations).
     c.num_train_steps = -1  # -1: the whole schedule, (n_epochs + n_epochs_decay) epochs

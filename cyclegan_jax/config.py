@@ -26,6 +26,9 @@ ADDED_FIELDS = {
     "init_gain": 0.02,
     "lr_policy": "linear",
     "lr_decay_iters": 50,
+    "model": "cycle_gan",
+    "lambda_L1": 100.0,
+    "direction": "AtoB",
 }
 
 

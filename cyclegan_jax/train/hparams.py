@@ -27,13 +27,18 @@ NET_G_BLOCKS = {"resnet_9blocks": 9, "resnet_6blocks": 6}
 NET_G_DOWNS = {"unet_128": 7, "unet_256": 8}
 NET_G = tuple(NET_G_BLOCKS) + tuple(NET_G_DOWNS)
 NET_D = ("basic", "n_layers", "pixel")
+# The official `--model`s: CycleGAN (two generators, two discriminators, unpaired data) and
+# pix2pix (one generator, one discriminator conditioned on the input, paired data).
+MODELS = ("cycle_gan", "pix2pix")
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 @dataclasses.dataclass(frozen=True)
 class HParams:
-    """Static hyperparameters of a CycleGAN run (official option names where they exist)."""
+    """Static hyperparameters of a CycleGAN or pix2pix run (official option names where
+    they exist)."""
 
+    model: str = "cycle_gan"
     ngf: int = 64
     ndf: int = 64
     netG: str = "resnet_9blocks"
@@ -49,6 +54,7 @@ class HParams:
     lambda_A: float = 10.0
     lambda_B: float = 10.0
     lambda_identity: float = 0.5
+    lambda_L1: float = 100.0  # pix2pix only  # noqa: N815  (the official name)
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
@@ -64,6 +70,8 @@ class HParams:
     conv: ConvLayers = ConvLayers()  # how the networks compute their convolutions
 
     def __post_init__(self):
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
         check_norm(self.norm)
         check_init_type(self.init_type)
         if self.netG not in NET_G:
@@ -82,7 +90,7 @@ class HParams:
             raise ValueError(f"lr_decay_iters must be >= 1 (epochs), got {self.lr_decay_iters}")
         if self.steps_per_epoch < 1:
             raise ValueError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
-        if self.lambda_identity > 0 and self.input_nc != self.output_nc:
+        if self.model == "cycle_gan" and self.lambda_identity > 0 and self.input_nc != self.output_nc:
             raise ValueError(
                 f"the identity loss needs input_nc == output_nc (got {self.input_nc} and "
                 f"{self.output_nc}); set lambda_identity=0 for domains with different channels")
@@ -92,12 +100,12 @@ class HParams:
         """Reads the official option names off a config (see `configs/default.py`), and
         refuses a crop size the generator cannot take."""
         hp = cls(
-            ngf=config.ngf, ndf=config.ndf, netG=config.netG, netD=config.netD,
+            model=config.model, ngf=config.ngf, ndf=config.ndf, netG=config.netG, netD=config.netD,
             n_layers_D=config.n_layers_D, norm=config.norm, init_type=config.init_type,
             init_gain=config.init_gain, use_dropout=not config.no_dropout,
             input_nc=config.input_nc, output_nc=config.output_nc, gan_mode=config.gan_mode,
             lambda_A=config.lambda_A, lambda_B=config.lambda_B,
-            lambda_identity=config.lambda_identity, lr=config.lr, beta1=config.beta1,
+            lambda_identity=config.lambda_identity, lambda_L1=config.lambda_L1, lr=config.lr, beta1=config.beta1,
             n_epochs=config.n_epochs, n_epochs_decay=config.n_epochs_decay,
             epoch_count=config.epoch_count, lr_policy=config.lr_policy,
             lr_decay_iters=config.lr_decay_iters, steps_per_epoch=config.steps_per_epoch,
@@ -119,6 +127,20 @@ class HParams:
     def size_multiple(self) -> int:
         """What the training images' sides must be multiples of for the generator."""
         return 2 ** NET_G_DOWNS[self.netG] if self.netG in NET_G_DOWNS else 4
+
+    @property
+    def network_names(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(generators, discriminators) by their official names: G_A, G_B / D_A, D_B for
+        CycleGAN, G / D for pix2pix."""
+        if self.model == "pix2pix":
+            return ("G",), ("D",)
+        return ("G_A", "G_B"), ("D_A", "D_B")
+
+    def input_channels(self, name: str) -> int:
+        """The channels network `name` takes."""
+        return {"G_A": self.input_nc, "G_B": self.output_nc, "D_A": self.output_nc,
+                "D_B": self.input_nc, "G": self.input_nc,
+                "D": self.input_nc + self.output_nc}[name]
 
     @property
     def compute_dtype(self):
@@ -159,3 +181,13 @@ class HParams:
     def D_B(self) -> PatchDiscriminator | PixelDiscriminator:  # noqa: N802
         """Judges domain A."""
         return self.discriminator(self.input_nc)
+
+    @property
+    def G(self) -> ResnetGenerator | UnetGenerator:  # noqa: N802
+        """pix2pix: input (A, or B with direction BtoA) -> target."""
+        return self.generator(self.input_nc, self.output_nc)
+
+    @property
+    def D(self) -> PatchDiscriminator | PixelDiscriminator:  # noqa: N802
+        """pix2pix: judges (input, output) pairs, concatenated along channels."""
+        return self.discriminator(self.input_nc + self.output_nc)

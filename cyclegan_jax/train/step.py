@@ -17,29 +17,11 @@ from cyclegan_jax.train import batching
 from cyclegan_jax.train import pool as pool_lib
 from cyclegan_jax.train.hparams import HParams
 from cyclegan_jax.train.losses import discriminator_gan_loss, gan_loss, l1
-from cyclegan_jax.train.optimizer import adam, learning_rate
+from cyclegan_jax.train.optimizer import learning_rate
 from cyclegan_jax.train.state import TrainState
+from cyclegan_jax.train.updates import Networks, adam_step, pick
 
 METRIC_NAMES = ("D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B")
-
-
-class _Networks:
-    """Applies the run's networks by name, moving batch norms' running statistics call after
-    call (in the order of the calls, as torch's train mode does) for the networks that
-    have them in `batch_stats`; `batch_stats` afterwards holds the moved ones."""
-
-    def __init__(self, hparams: HParams, params: dict, batch_stats: dict | None):
-        self.hparams, self.params = hparams, params
-        self.batch_stats = dict(batch_stats or {})
-
-    def __call__(self, name: str, x: jax.Array, **kwargs) -> jax.Array:
-        net = getattr(self.hparams, name)
-        if name not in self.batch_stats:
-            return net.apply({"params": self.params[name]}, x, **kwargs)
-        y, updated = net.apply({"params": self.params[name], "batch_stats": self.batch_stats[name]},
-                               x, mutable=["batch_stats"], **kwargs)
-        self.batch_stats[name] = updated["batch_stats"]
-        return y
 
 
 def generator_loss(g_params: dict, d_params: dict, real_A: jax.Array, real_B: jax.Array,
@@ -65,7 +47,7 @@ def generator_loss(g_params: dict, d_params: dict, real_A: jax.Array, real_B: ja
     hp = hparams
     identity = hp.lambda_identity > 0
     dropout_keys = iter(jax.random.split(dropout_key, 6)) if hp.use_dropout else None
-    nets = _Networks(hp, {**g_params, **d_params}, batch_stats)
+    nets = Networks(hp, {**g_params, **d_params}, batch_stats)
 
     def generator(name, per_call):  # runs its images in as few calls as allowed (`batching.joined`)
         def net(x):
@@ -121,7 +103,7 @@ def discriminator_loss(d_params: dict, real_A: jax.Array, real_B: jax.Array,
     (sum, {"D_A", "D_B"}); with `batch_stats` (see `generator_loss`) given,
     (sum, ({"D_A", "D_B"}, moved batch_stats)).
     """
-    nets = _Networks(hparams, d_params, batch_stats)
+    nets = Networks(hparams, d_params, batch_stats)
 
     def judge(name, real, fake):
         net = functools.partial(nets, name)
@@ -135,16 +117,6 @@ def discriminator_loss(d_params: dict, real_A: jax.Array, real_B: jax.Array,
     if batch_stats is None:
         return terms["D_A"] + terms["D_B"], terms
     return terms["D_A"] + terms["D_B"], (terms, nets.batch_stats)
-
-
-def _adam_step(hparams: HParams, params: dict, grads: dict, opt_state, lr: jax.Array):
-    updates, opt_state = adam(hparams).update(grads, opt_state, params)
-    params = jax.tree.map(lambda p, u: p - lr * u, params, updates)
-    return params, opt_state
-
-
-def _pick(params: dict, names: tuple[str, str]) -> dict:
-    return {n: params[n] for n in names}
 
 
 @functools.partial(jax.jit, donate_argnums=0)
@@ -166,18 +138,18 @@ def train_step(state: TrainState, batch: dict) -> tuple[TrainState, dict]:
     k_dropout, k_pool_A, k_pool_B = jax.random.split(key, 3)
     lr = learning_rate(hp, state.step)
 
-    g_params = _pick(state.params, ("G_A", "G_B"))
-    d_params = _pick(state.params, ("D_A", "D_B"))
+    g_params = pick(state.params, ("G_A", "G_B"))
+    d_params = pick(state.params, ("D_A", "D_B"))
     (_, (terms_G, images, batch_stats)), grads_G = jax.value_and_grad(
         generator_loss, has_aux=True)(g_params, d_params, real_A, real_B, hp, k_dropout,
                                       state.batch_stats)
-    g_params, opt_state_G = _adam_step(hp, g_params, grads_G, state.opt_state_G, lr)
+    g_params, opt_state_G = adam_step(hp, g_params, grads_G, state.opt_state_G, lr)
 
     pool_fake_A, fake_A = pool_lib.query(state.pool_fake_A, images["fake_A"], k_pool_A)
     pool_fake_B, fake_B = pool_lib.query(state.pool_fake_B, images["fake_B"], k_pool_B)
     (_, (terms_D, batch_stats)), grads_D = jax.value_and_grad(discriminator_loss, has_aux=True)(
         d_params, real_A, real_B, fake_A, fake_B, hp, batch_stats)
-    d_params, opt_state_D = _adam_step(hp, d_params, grads_D, state.opt_state_D, lr)
+    d_params, opt_state_D = adam_step(hp, d_params, grads_D, state.opt_state_D, lr)
 
     new_state = state.replace(
         step=state.step + 1, params={**g_params, **d_params}, opt_state_G=opt_state_G,
