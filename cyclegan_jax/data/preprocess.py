@@ -2,7 +2,8 @@
 
 Training: resize (PIL bicubic, as torchvision does on PIL images) per `preprocess`,
 a random square crop of `crop_size`, a random horizontal flip unless `no_flip`,
-then [0, 255] -> [-1, 1]. Sides with 1 channel are converted to grayscale first.
+then [0, 255] -> [-1, 1]; the two halves of an aligned (pix2pix) pair get the same crop
+and flip. Sides with 1 channel are converted to grayscale first.
 Randomness comes from the NumPy generator the caller passes, which the pipeline
 derives from the config seed and the sample's position.
 """
@@ -60,13 +61,8 @@ def check_sizes(config) -> None:
             "load_size or lower crop_size")
 
 
-def train_transform(image: np.ndarray, config, nc: int, rng: np.random.Generator,
-                    name: str = "image") -> np.ndarray:
-    """One training sample: uint8 RGB `[H, W, 3]` -> float32 `[crop, crop, nc]` in [-1, 1].
-
-    Training crops are always square (`crop_size`), also for the scale_width modes,
-    so that samples batch together.
-    """
+def _resized(image: np.ndarray, config, nc: int, name: str) -> Image.Image:
+    """`image` in `nc` channels, resized per `config.preprocess`, at least crop-sized."""
     crop = config.crop_size
     pil = Image.fromarray(to_channels(image, nc)[..., 0] if nc == 1 else image)
     pil = resize(pil, config.preprocess, config.load_size, crop)
@@ -75,13 +71,54 @@ def train_transform(image: np.ndarray, config, nc: int, rng: np.random.Generator
         raise UserError(
             f"{name} is {w}x{h} after preprocess={config.preprocess!r}, smaller than "
             f"crop_size={crop}; use preprocess='resize_and_crop' or a smaller crop_size")
+    return pil
+
+
+def _draw(size: tuple[int, int], config, rng: np.random.Generator) -> tuple[int, int, bool]:
+    """The official `get_params`: a crop corner within `size` (w, h), and whether to flip."""
+    crop, (w, h) = config.crop_size, size
     x, y = int(rng.integers(0, w - crop + 1)), int(rng.integers(0, h - crop + 1))
+    return x, y, not config.no_flip and rng.random() < 0.5
+
+
+def _crop_flip(pil: Image.Image, x: int, y: int, flip: bool, crop: int) -> np.ndarray:
     out = np.asarray(pil.crop((x, y, x + crop, y + crop)))
     if out.ndim == 2:
         out = out[..., None]
-    if not config.no_flip and rng.random() < 0.5:
-        out = out[:, ::-1]
-    return normalize(out)
+    return normalize(out[:, ::-1] if flip else out)
+
+
+def train_transform(image: np.ndarray, config, nc: int, rng: np.random.Generator,
+                    name: str = "image") -> np.ndarray:
+    """One training sample: uint8 RGB `[H, W, 3]` -> float32 `[crop, crop, nc]` in [-1, 1].
+
+    Training crops are always square (`crop_size`), also for the scale_width modes,
+    so that samples batch together.
+    """
+    pil = _resized(image, config, nc, name)
+    return _crop_flip(pil, *_draw(pil.size, config, rng), config.crop_size)
+
+
+def split_aligned(image: np.ndarray, name: str = "image") -> tuple[np.ndarray, np.ndarray]:
+    """An aligned pair, A | B side by side in one image -> (A, B), split at int(w / 2) as
+    the official `AlignedDataset`."""
+    w = image.shape[1]
+    if w < 2:
+        raise UserError(f"{name} is {w} pixel(s) wide: an aligned image holds A and B side "
+                        "by side (A left, B right)")
+    return image[:, :w // 2], image[:, w // 2:]
+
+
+def aligned_train_transform(image_A: np.ndarray, image_B: np.ndarray, config, nc_A: int,
+                            nc_B: int, rng: np.random.Generator,
+                            name: str = "image") -> tuple[np.ndarray, np.ndarray]:
+    """`train_transform` of both halves of an aligned pair with the same crop and flip,
+    drawn on A's size (the official `get_params(opt, A.size)`)."""
+    a = _resized(image_A, config, nc_A, f"{name} (left half)")
+    b = _resized(image_B, config, nc_B, f"{name} (right half)")
+    x, y, flip = _draw(a.size, config, rng)
+    return (_crop_flip(a, x, y, flip, config.crop_size),
+            _crop_flip(b, x, y, flip, config.crop_size))
 
 
 def eval_transform(image: np.ndarray, size: int, nc: int) -> np.ndarray:

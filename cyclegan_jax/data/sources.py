@@ -1,4 +1,6 @@
-"""Random-access image sources: official-layout folders, TFDS `cycle_gan`, synthetic fruit.
+"""Random-access image sources: official-layout folders, TFDS `cycle_gan`, synthetic fruit;
+unaligned (CycleGAN: trainA, trainB, ...) and aligned (pix2pix: train, val, test, each image
+A | B side by side).
 
 Every source has `len(source)`, `source.load(i) -> uint8 [H, W, 3]` and a `name`.
 Images come out as 8-bit RGB whatever their file mode (grayscale, palette, RGBA,
@@ -19,7 +21,8 @@ from etils import epath
 from PIL import Image
 
 from cyclegan_jax import files
-from cyclegan_jax.data.synthetic import SyntheticSource
+from cyclegan_jax.data.preprocess import split_aligned
+from cyclegan_jax.data.synthetic import ALIGNED_PHASES, SyntheticAlignedSource, SyntheticSource
 from cyclegan_jax.errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".tif", ".tiff")
@@ -58,6 +61,8 @@ def list_images(folder: files.PathLike) -> list[str]:
 def image_name(source: Any, index: int) -> str:
     """A file-name stem for image `index` of `source`: its path below the folder for
     folder sources (separators become '__', so names stay unique), else the index."""
+    if isinstance(source, AlignedHalves):
+        source = source.source
     if not isinstance(source, FolderSource):
         return f"{index:05d}"
     relative = source.paths[index][len(str(files.resolve(source.name))) + 1:]
@@ -167,6 +172,20 @@ def _prepare(full_name: str, data_dir: str | None, cause: Exception) -> None:
                  builder.data_dir)
 
 
+def _layout_hint(dataroot: str, wanted: str) -> str:
+    """Why a folder of `dataroot` is missing, when the other model's layout is there."""
+    root = files.resolve(dataroot)
+    if wanted == "aligned" and (root / "trainA").is_dir():
+        return (f" {dataroot} has the unaligned layout (trainA, trainB, ...) of CycleGAN, not "
+                "pix2pix's aligned one; pix2pix needs pairs: DATAROOT/train/*.jpg, each A | B "
+                "side by side (the official datasets/combine_A_and_B.py makes them), or train "
+                "CycleGAN on it (--config.model=cycle_gan)")
+    if wanted == "unaligned" and (root / "train").is_dir():
+        return (f" {dataroot} has pix2pix's aligned layout (train, val, test); train pix2pix "
+                "on it with --config=configs/pix2pix.py (or --config.model=pix2pix)")
+    return ""
+
+
 def open_split(config: Any, split: str):
     """The source of `split` ("trainA", "trainB", "testA" or "testB") for `config.dataset`."""
     if config.dataset == "synthetic":
@@ -178,8 +197,64 @@ def open_split(config: Any, split: str):
         if not config.dataroot:
             raise UserError("--config.dataset=folder needs --config.dataroot=DIR "
                             "(a folder with trainA, trainB, testA, testB)")
-        return FolderSource(f"{config.dataroot.rstrip('/')}/{split}", config.max_dataset_size)
+        folder = f"{config.dataroot.rstrip('/')}/{split}"
+        if not files.resolve(folder).is_dir():
+            raise UserError(f"dataset folder {folder!r} does not exist; a CycleGAN folder "
+                            "dataset needs DATAROOT/trainA, trainB, testA and testB."
+                            + _layout_hint(config.dataroot, "unaligned"))
+        return FolderSource(folder, config.max_dataset_size)
     if config.dataset == "tfds":
         return TfdsSource(config.tfds_name, split, config.tfds_data_dir or None,
                           config.max_dataset_size)
     raise UserError(f"config.dataset must be 'synthetic', 'folder' or 'tfds', got {config.dataset!r}")
+
+
+def open_aligned(config: Any, phase: str):
+    """The aligned (pix2pix) source of `phase` ("train", "val" or "test"): images holding
+    A | B side by side, from `DATAROOT/<phase>` or the synthetic scenes."""
+    if phase not in ALIGNED_PHASES:
+        raise UserError(f"aligned phases are {ALIGNED_PHASES}, got {phase!r}")
+    if config.dataset == "synthetic":
+        count = config.synthetic_train_size if phase == "train" else config.synthetic_test_size
+        if config.max_dataset_size > 0:
+            count = min(count, config.max_dataset_size)
+        return SyntheticAlignedSource(config.seed, phase, count, config.synthetic_image_size)
+    if config.dataset == "folder":
+        if not config.dataroot:
+            raise UserError("pix2pix needs --config.dataroot=DIR (a folder with train/, and "
+                            "test/ for eval.py, of images holding A | B side by side)")
+        folder = f"{config.dataroot.rstrip('/')}/{phase}"
+        if not files.resolve(folder).is_dir():
+            raise UserError(f"dataset folder {folder!r} does not exist; pix2pix reads "
+                            "DATAROOT/train, val and test, each image A | B side by side."
+                            + _layout_hint(config.dataroot, "aligned"))
+        return FolderSource(folder, config.max_dataset_size)
+    raise UserError(
+        f"pix2pix reads aligned pairs from a folder (--config.dataset=folder "
+        f"--config.dataroot=DIR) or the synthetic scenes (--config.dataset=synthetic), not "
+        f"dataset={config.dataset!r}: TFDS has no paired pix2pix dataset")
+
+
+class AlignedHalves:
+    """An aligned source seen as a paired test split: `load(i)` is the input half of image
+    i and `ground_truth(i)` its target half, per `direction` ("AtoB": left -> right)."""
+
+    def __init__(self, source: Any, direction: str):
+        if direction not in ("AtoB", "BtoA"):
+            raise UserError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
+        self.source, self.input_side = source, 0 if direction == "AtoB" else 1
+        self.name = source.name
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def halves(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """(input, target) halves of image `index`."""
+        pair = split_aligned(self.source.load(index), f"{self.name}[{index}]")
+        return pair[self.input_side], pair[1 - self.input_side]
+
+    def load(self, index: int) -> np.ndarray:
+        return self.halves(index)[0]
+
+    def ground_truth(self, index: int) -> np.ndarray:
+        return self.halves(index)[1]

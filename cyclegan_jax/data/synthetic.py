@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-_SPLIT_STREAM = {"trainA": 1, "trainB": 2, "testA": 3, "testB": 3}  # test A/B share scenes
+# Test A/B share scenes. The aligned (pix2pix) phases render each scene in both domains;
+# their test phase is CycleGAN's paired test split.
+_SPLIT_STREAM = {"trainA": 1, "trainB": 2, "testA": 3, "testB": 3, "train": 4, "test": 3,
+                 "val": 5}
+ALIGNED_PHASES = ("train", "val", "test")
 _APPLE_COLOURS = (np.array([0.78, 0.08, 0.10]), np.array([0.45, 0.75, 0.18]))
 _ORANGE = np.array([0.98, 0.55, 0.08])
 
@@ -36,11 +40,14 @@ def render(seed: int, split: str, index: int, size: int, domain: str | None = No
 
     `domain` ("A" or "B") overrides the split's own domain, which is how the paired
     test ground truth is made: `render(seed, "testA", i, s, domain="B")` is the
-    orange that the apple `render(seed, "testA", i, s)` should become.
+    orange that the apple `render(seed, "testA", i, s)` should become. The aligned
+    phases ("train", "val", "test") have no domain of their own: give one.
     """
     if split not in _SPLIT_STREAM:
         raise ValueError(f"synthetic splits are {sorted(_SPLIT_STREAM)}, got {split!r}")
     domain = domain or split[-1]
+    if domain not in ("A", "B"):
+        raise ValueError(f"split {split!r} needs domain='A' or 'B'")
     s = _scene(seed, split, index)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     t = yy[..., None]
@@ -94,3 +101,21 @@ class SyntheticSource:
             raise ValueError("ground truth exists only for the synthetic test splits")
         return render(self.seed, self.split, index, self.size,
                       domain="B" if self.split == "testA" else "A")
+
+
+class SyntheticAlignedSource:
+    """The aligned (pix2pix) form of the synthetic data: phase "train", "val" or "test",
+    each scene's apple and orange side by side, `load(i)` -> uint8 `[size, 2 size, 3]`."""
+
+    def __init__(self, seed: int, phase: str, count: int, size: int):
+        if phase not in ALIGNED_PHASES:
+            raise ValueError(f"aligned phases are {ALIGNED_PHASES}, got {phase!r}")
+        self.seed, self.phase, self.count, self.size = seed, phase, count, size
+        self.name = f"synthetic/{phase}"
+
+    def __len__(self) -> int:
+        return self.count
+
+    def load(self, index: int) -> np.ndarray:
+        return np.concatenate([render(self.seed, self.phase, index, self.size, domain=d)
+                               for d in ("A", "B")], axis=1)
