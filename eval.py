@@ -1,12 +1,15 @@
-"""Evaluate a trained or imported CycleGAN: translated PNGs, an index.html gallery, metrics.
+"""Evaluate a trained or imported CycleGAN or pix2pix: translated PNGs, an index.html
+gallery, metrics.
 
   python eval.py --workdir=runs/demo                       # test splits, both directions
+  python eval.py --workdir=runs/facades                    # pix2pix: DATAROOT/test pairs
   python eval.py --workdir=runs/h2z --fid_weights=pt_inception-2015-12-05-6726825d.pth
   python eval.py --generator=horse2zebra.pth --input_dir=photos --output_dir=out
   python eval.py --workdir=runs/h2z --input_dir=photos --output_dir=out --direction=BtoA
 
 Results go to WORKDIR/eval/<split>_<step>/ (or --output_dir); metrics.json, written
-last, holds cycle_l1_*, gt_mae_* (synthetic data) and fid_* / kid_* (with weights).
+last, holds cycle_l1_*, gt_mae_* (synthetic data) and fid_* / kid_* (with weights); for
+pix2pix real_A / fake_B / real_B images and l1_*, psnr_*, fid_* against the targets.
 """
 
 from absl import app, flags
@@ -30,7 +33,8 @@ def define_flags() -> None:
                       "which generator to apply (G_A for AtoB).")
     flags.DEFINE_string("reference_dir", None, "With --input_dir: real images of the target "
                         "domain, for FID/KID.")
-    flags.DEFINE_enum("split", "test", ["test", "train"], "Dataset split to evaluate.")
+    flags.DEFINE_enum("split", "test", ["test", "val", "train"], "Dataset split to "
+                      "evaluate (val: pix2pix's aligned DATAROOT/val).")
     flags.DEFINE_enum("preprocess", "native", ["native", "official"], "native: every image at "
                       "its own size; official: bicubic resize to --image_size squares (test.py).")
     flags.DEFINE_integer("image_size", 256, "Square size for --preprocess=official.")
@@ -73,8 +77,11 @@ def evaluate() -> None:
             forward, backward = load_generator(FLAGS.generator), None
         elif FLAGS.workdir:
             params, _ = restore_params(FLAGS.workdir)
-            names = ("G_A", "G_B") if FLAGS.direction == "AtoB" else ("G_B", "G_A")
-            forward, backward = params[names[0]], params[names[1]]
+            if "G" in params:  # pix2pix: one generator, in the direction it was trained
+                forward, backward = params["G"], None
+            else:
+                names = ("G_A", "G_B") if FLAGS.direction == "AtoB" else ("G_B", "G_A")
+                forward, backward = params[names[0]], params[names[1]]
         else:
             raise app.UsageError("--input_dir needs --workdir or --generator")
         metrics = runner.translate_folder(forward, FLAGS.input_dir, FLAGS.output_dir, options,

@@ -153,8 +153,6 @@ class AlignedBatches(_Batches):
                  num_threads: int = 4):
         super().__init__(len(source), config, process_index, process_count, num_threads)
         self.source = source
-        if config.direction not in ("AtoB", "BtoA"):
-            raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {config.direction!r}")
 
     def _sample(self, epoch: int, position: int, item: int) -> tuple[np.ndarray, np.ndarray]:
         c = self.config

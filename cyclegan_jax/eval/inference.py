@@ -66,6 +66,16 @@ def translate(params: dict, images: jax.Array, *, eval_mode: bool = False) -> ja
     return _apply(net, params, padded, eval_mode)[:, :h, :w, :]
 
 
+def translate_alone(params: dict, images: np.ndarray, *, eval_mode: bool = False) -> np.ndarray:
+    """`translate` with every image translated as if alone: one call per image for a
+    batch-normed generator (batch statistics would mix the images; the official test.py
+    runs batch size 1), one call for all of them otherwise. Returns NumPy."""
+    if generator_from_params(params).norm == "batch":
+        return np.concatenate([np.asarray(translate(params, x[None], eval_mode=eval_mode))
+                               for x in np.asarray(images)])
+    return np.asarray(translate(params, images, eval_mode=eval_mode))
+
+
 @functools.partial(jax.jit, static_argnames=("eval_mode",))
 def discriminate(params: dict, images: jax.Array, *, eval_mode: bool = False) -> jax.Array:
     """Raw scores (NHWC, one channel, no sigmoid) of one discriminator on NHWC images in

@@ -11,7 +11,10 @@ a square `image_size` with bicubic filtering, as the official `test.py` does.
 Metrics are on a [0, 1] pixel scale: `cycle_l1_<X>` (mean |rec - real| over the images
 of domain X), `gt_mae_<X>2<Y>` on the paired synthetic test split, and
 `fid_<X>2<Y>` / `kid_<X>2<Y>` (translations versus the real test images of the target
-domain, as saved to PNG) when Inception weights are given. `metrics.json` is written
+domain, as saved to PNG) when Inception weights are given. A pix2pix run is evaluated on
+its aligned split, one direction: the official real_A / fake_B / real_B images,
+`l1_<X>2<Y>` (mean |fake - target|), `psnr_<X>2<Y>` (dB, per uint8 image as saved, then
+averaged) and FID/KID against the targets. `metrics.json` is written
 last: a folder without it is an interrupted evaluation.
 """
 
@@ -28,12 +31,13 @@ import numpy as np
 from cyclegan_jax import files
 from cyclegan_jax.config import load_config
 from cyclegan_jax.data.preprocess import eval_transform, normalize, to_channels
-from cyclegan_jax.data.sources import FolderSource, image_name, open_split
+from cyclegan_jax.data.sources import (AlignedHalves, FolderSource, image_name, open_aligned,
+                                        open_split)
 from cyclegan_jax.errors import UserError
 from cyclegan_jax.eval import fid as fid_lib
 from cyclegan_jax.eval import inception
 from cyclegan_jax.eval.inference import bucket_side, pad_to, translate, translate_canvas
-from cyclegan_jax.eval.metrics import abs_error_sum
+from cyclegan_jax.eval.metrics import abs_error_sum, psnr_uint8
 from cyclegan_jax.eval.results_page import write_index
 from cyclegan_jax.images import rgb_uint8, save_png
 from cyclegan_jax.nn.networks import UnetGenerator, generator_from_params
@@ -79,6 +83,9 @@ class Direction:
     nc_out: int
     forward: dict
     backward: dict | None = None
+    # pix2pix: `source` is paired (`AlignedHalves`): its targets are written beside the
+    # translations (the official real_A / fake_B / real_B) and scored (L1, PSNR, FID).
+    paired: bool = False
 
 
 @dataclasses.dataclass
@@ -149,19 +156,25 @@ class _Translator:
             if recs is not None:
                 images[f"rec_{d.x}"] = recs[k]
                 self._add(f"cycle_l1_{d.x}", recs[k], real)
-            if hasattr(d.source, "ground_truth"):
+            if d.paired:
+                images[f"real_{d.y}"] = _prepare(d.source.ground_truth(index), d.nc_out,
+                                                 self.options)
+                self._add(f"l1_{d.x}2{d.y}", fakes[k], images[f"real_{d.y}"])
+            elif hasattr(d.source, "ground_truth"):
                 truth = _prepare(d.source.ground_truth(index), d.nc_out, self.options)
                 self._add(f"gt_mae_{d.x}2{d.y}", fakes[k], truth)
-            paths = []
-            for label, x in images.items():
-                u8 = rgb_uint8(x)
+            paths, u8 = [], {label: rgb_uint8(x) for label, x in images.items()}
+            for label, image in u8.items():
                 path = f"images/{name}_{label}.png"
-                save_png(u8, self.output_dir / path)
+                save_png(image, self.output_dir / path)
                 paths.append(path)
-                if label.startswith("fake"):
-                    fake_u8.append(u8)
-                elif label.startswith("real"):
-                    real_u8.append(u8)
+            fake_u8.append(u8[f"fake_{d.y}"])
+            # FID's real images: the targets of a paired split, else this direction's inputs.
+            real_u8.append(u8[f"real_{d.y}" if d.paired else f"real_{d.x}"])
+            if d.paired:
+                psnr = self.result.sums.setdefault(f"psnr_{d.x}2{d.y}", [0.0, 0])
+                psnr[0] += psnr_uint8(u8[f"fake_{d.y}"], u8[f"real_{d.y}"])
+                psnr[1] += 1
             self.result.rows.append((index, name, paths))
         if self.inception_params is not None:
             start = time.perf_counter()
@@ -239,14 +252,14 @@ def _run(directions: list[Direction], output_dir: files.PathLike, options: EvalO
     results = {}
     with tqdm(total=total, unit="img", desc="eval", dynamic_ncols=True, mininterval=1.0) as bar:
         for d in directions:
-            results[d.x] = _Translator(d, output_dir, options,
-                                       inception_params, d.x in targets).run(bar)
+            results[d.x] = _Translator(d, output_dir, options, inception_params,
+                                       d.paired or d.x in targets).run(bar)
     metrics = {name: summed / elements for r in results.values()
                for name, (summed, elements) in sorted(r.sums.items())}
     if inception_params is not None:
         fakes = {d.y: np.concatenate(results[d.x].fake_features) for d in directions}
-        reals = {d.x: np.concatenate(results[d.x].real_features) for d in directions
-                 if results[d.x].real_features}
+        reals = {d.y if d.paired else d.x: np.concatenate(results[d.x].real_features)
+                 for d in directions if results[d.x].real_features}
         for domain, (source, nc) in (references or {}).items():
             reals[domain] = _real_features(source, nc, options, inception_params)
         metrics |= _fid_scores(fakes, reals, [(f"{d.x}2{d.y}", d.y) for d in directions
@@ -257,7 +270,8 @@ def _run(directions: list[Direction], output_dir: files.PathLike, options: EvalO
                  images, seconds, images / max(seconds, 1e-9))
     sections = []
     for d in directions:
-        columns = ["real", "translated"] + (["reconstructed"] if d.backward is not None else [])
+        columns = ["real", "translated"] + (["reconstructed"] if d.backward is not None else
+                                           ["target"] if d.paired else [])
         rows = [(name, paths) for _, name, paths in results[d.x].rows]
         sections.append((f"{d.x} -> {d.y} ({d.source.name})", columns, rows))
     write_index(output_dir / "index.html", title, sections, metrics)
@@ -270,11 +284,13 @@ def _run(directions: list[Direction], output_dir: files.PathLike, options: EvalO
 def evaluate_run(workdir: files.PathLike, split: str = "test", options: EvalOptions = EvalOptions(),
                  data_config: Any = None,
                  output_dir: files.PathLike | None = None) -> tuple[dict, str]:
-    """Evaluates the newest checkpoint of `workdir` on both directions of a dataset split.
+    """Evaluates the newest checkpoint of `workdir` on both directions of a dataset split
+    (pix2pix: its one direction, against the paired targets).
 
     Args:
       workdir: a run directory from train.py or import_torch.py.
-      split: "test" (testA/testB) or "train".
+      split: "test" (testA/testB) or "train"; for pix2pix "test", "val" or "train" (the
+        aligned DATAROOT/<split>).
       options: preprocessing, batch size, image limit and FID weights.
       data_config: a config whose dataset fields replace the run's (e.g. the dataset
         now lives elsewhere); None keeps the run's `config.json`.
@@ -283,14 +299,22 @@ def evaluate_run(workdir: files.PathLike, split: str = "test", options: EvalOpti
     Returns:
       The metrics and the output folder.
     """
-    if split not in ("test", "train"):
-        raise UserError(f"split must be 'test' or 'train', got {split!r}")
     config = load_config(workdir)
+    splits = ("test", "val", "train") if config.model == "pix2pix" else ("test", "train")
+    if split not in splits:
+        raise UserError(f"split must be one of {splits} for a {config.model} run, got {split!r}")
     if data_config is not None:
         for field in DATA_FIELDS:
             setattr(config, field, data_config[field])
     params, step = restore_params(workdir)
     output_dir = output_dir or files.resolve(workdir) / "eval" / f"{split}_{step}"
+    if config.model == "pix2pix":
+        x, y = config.direction[0], config.direction[-1]
+        source = AlignedHalves(open_aligned(config, split), config.direction)
+        directions = [Direction(x, y, source, config.input_nc, config.output_nc, params["G"],
+                                paired=True)]
+        title = f"{files.resolve(workdir)}: pix2pix, {split} phase, step {step}"
+        return _run(directions, output_dir, options, title), str(output_dir)
     directions = [
         Direction("A", "B", open_split(config, f"{split}A"), config.input_nc, config.output_nc,
                   params["G_A"], params["G_B"]),
@@ -316,8 +340,8 @@ def translate_folder(forward: dict, input_dir: files.PathLike, output_dir: files
     if direction not in ("AtoB", "BtoA"):
         raise UserError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
     x, y = direction[0], direction[-1]
-    nc_in = forward["conv_in"]["kernel"].shape[2]
-    nc_out = forward["conv_out"]["kernel"].shape[-1]
+    net = generator_from_params(forward)
+    nc_in, nc_out = net.input_nc, net.output_nc
     directions = [Direction(x, y, FolderSource(input_dir), nc_in, nc_out, forward, backward)]
     references = {y: (FolderSource(reference_dir), nc_out)} if reference_dir else None
     title = f"{files.resolve(input_dir)} ({x} -> {y})"

@@ -64,13 +64,26 @@ def _mismatch(saved: Any, target: Any) -> str:
     return ""
 
 
-def _arrays_only(state: TrainState) -> tuple[dict, list[str]]:
-    """`state` as a state dict without its empty fields (`batch_stats` of runs without batch
-    norm), so that such runs' checkpoints keep the layout of those written before the
-    field existed; and the names of the fields left out."""
-    tree = flax.serialization.to_state_dict(state)
-    empty = [k for k, v in tree.items() if isinstance(v, dict) and not v]
-    return {k: v for k, v in tree.items() if k not in empty}, empty
+def _arrays_only(state: TrainState) -> dict:
+    """`state` as a state dict without what holds no numbers: empty fields (`batch_stats` of
+    runs without batch norm, so that such runs' checkpoints keep the layout of those
+    written before the field existed) and zero-size arrays (the image pools of pix2pix or
+    of pool_size 0, which Orbax cannot save). `_with_template` puts them back."""
+    def prune(node):
+        if not isinstance(node, dict):
+            return node
+        kept = {k: prune(v) for k, v in node.items() if getattr(v, "size", 1)}
+        return {k: v for k, v in kept.items() if not (isinstance(v, dict) and not v)}
+
+    return prune(flax.serialization.to_state_dict(state))
+
+
+def _with_template(template: Any, restored: dict) -> dict:
+    """`restored` (from `_arrays_only`) completed with what `_arrays_only` left out of
+    `template`'s state dict."""
+    if not isinstance(template, dict):
+        return template if restored is None else restored
+    return {k: _with_template(v, restored.get(k)) for k, v in template.items()}
 
 
 class Checkpoints:
@@ -105,7 +118,7 @@ class Checkpoints:
         process calls it."""
         step = int(state.step)
         self._manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(_arrays_only(state)[0]),
+            state=ocp.args.StandardSave(_arrays_only(state)),
             record=ocp.args.JsonSave(record)), force=True)
         if not self._async:
             self._manager.wait_until_finished()
@@ -120,7 +133,7 @@ class Checkpoints:
         steps = self.steps()
         if not steps:
             return None
-        arrays, empty = _arrays_only(template)
+        arrays = _arrays_only(template)
         target = jax.tree.map(
             lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), arrays)
         problems = []
@@ -138,7 +151,8 @@ class Checkpoints:
                                 type(e).__name__, e)
                 continue
             state = flax.serialization.from_state_dict(
-                template, {**restored["state"], **{k: {} for k in empty}})
+                template, _with_template(flax.serialization.to_state_dict(template),
+                                         restored["state"]))
             return state, dict(restored["record"])
         raise UserError(
             f"none of the checkpoints in {self.directory} (steps {steps}) can be read into "

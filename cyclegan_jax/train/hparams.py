@@ -98,7 +98,7 @@ class HParams:
     @classmethod
     def from_config(cls, config: Any) -> HParams:
         """Reads the official option names off a config (see `configs/default.py`), and
-        refuses a crop size the generator cannot take."""
+        refuses a crop size the generator cannot take and an unknown pix2pix direction."""
         hp = cls(
             model=config.model, ngf=config.ngf, ndf=config.ndf, netG=config.netG, netD=config.netD,
             n_layers_D=config.n_layers_D, norm=config.norm, init_type=config.init_type,
@@ -110,6 +110,8 @@ class HParams:
             epoch_count=config.epoch_count, lr_policy=config.lr_policy,
             lr_decay_iters=config.lr_decay_iters, steps_per_epoch=config.steps_per_epoch,
             dtype=config.dtype, remat=config.remat, conv=ConvLayers(config.conv_impl))
+        if hp.model == "pix2pix" and config.direction not in ("AtoB", "BtoA"):
+            raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {config.direction!r}")
         multiple = hp.size_multiple
         if config.crop_size % multiple:
             raise ValueError(

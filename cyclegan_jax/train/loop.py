@@ -1,4 +1,5 @@
-"""`train_and_evaluate`: the training program behind `train.py`.
+"""`train_and_evaluate`: the training program behind `train.py`, for CycleGAN and pix2pix
+(`config.model`; what differs between them is in `train.models`).
 
 It opens the dataset, builds (or resumes) the train state on a `data` mesh of all
 devices, and runs the jitted step with a progress bar, logs, sample grids, TensorBoard
@@ -23,21 +24,17 @@ from jax.experimental import multihost_utils
 from cyclegan_jax import files
 from cyclegan_jax.compilation_cache import use_compilation_cache
 from cyclegan_jax.config import has_config, load_config, save_config, upgrade
-from cyclegan_jax.data.pipeline import UnalignedBatches
-from cyclegan_jax.data.preprocess import check_sizes, eval_transform
-from cyclegan_jax.data.sources import open_split
+from cyclegan_jax.data.preprocess import check_sizes
 from cyclegan_jax.errors import UserError
-from cyclegan_jax.eval.metrics import ground_truth_mae
 from cyclegan_jax.images import save_png
 from cyclegan_jax.train import sharding
 from cyclegan_jax.train.checkpoints import Checkpoints, all_finite
 from cyclegan_jax.train.hparams import HParams
 from cyclegan_jax.train.metrics import MetricWriter
+from cyclegan_jax.train.models import model_of
 from cyclegan_jax.train.preemption import StopRequest
 from cyclegan_jax.train.progress import FinishedSteps
-from cyclegan_jax.train.samples import sample_grid
 from cyclegan_jax.train.state import TrainState, create_train_state
-from cyclegan_jax.train.step import METRIC_NAMES, train_step
 
 # Fields that may change between a run and its resumption without changing its result.
 _RESUME_NEUTRAL = ("log_every", "sample_every", "checkpoint_every", "keep_checkpoints",
@@ -87,22 +84,13 @@ def _check_resumed_config(workdir: files.PathLike, config: Any) -> None:
             f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed))
 
 
-def _sample_images(config: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed set of test images (the first of testA and testB) for the sample grids."""
-    out = []
-    for split, nc in (("testA", config.input_nc), ("testB", config.output_nc)):
-        source = open_split(config, split)
-        n = min(config.num_sample_images, len(source))
-        out.append(np.stack([eval_transform(source.load(i), config.crop_size, nc)
-                             for i in range(n)]))
-    return out[0], out[1]
-
-
 class _Run:
     """The state of one `train_and_evaluate` call that the loop's helpers share."""
 
     def __init__(self, config: Any, workdir: files.PathLike, data_record: dict):
         self.config, self.data_record = config, data_record
+        self.model = model_of(config)
+        self.generators = HParams.from_config(config).network_names[0]
         self.workdir = files.resolve(workdir)
         self.is_main = jax.process_index() == 0
         self.writer = MetricWriter(self.workdir, enabled=self.is_main)
@@ -128,7 +116,8 @@ class _Run:
         self.last_saved_step = step
 
     def log_metrics(self, step: int, window: list[dict], seconds_per_image: float) -> dict:
-        means = {k: float(np.mean([float(m[k]) for m in window])) for k in METRIC_NAMES}
+        means = {k: float(np.mean([float(m[k]) for m in window]))
+                 for k in self.model.metric_names}
         if not all(np.isfinite(v) for v in means.values()):
             raise NonFiniteError(
                 f"losses became NaN/inf by step {step}: {means}. Nothing non-finite was "
@@ -145,24 +134,19 @@ class _Run:
     def write_samples(self, step: int, params: dict, samples: tuple) -> None:
         if not self.is_main:
             return
-        grid = sample_grid(sharding.local_copy({n: params[n] for n in ("G_A", "G_B")}), *samples)
+        grid = self.model.sample_grid(
+            sharding.local_copy({n: params[n] for n in self.generators}), samples)
         save_png(grid, self.workdir / "samples" / f"step_{step:08d}.png")
         self.writer.write_image(step, "samples", grid)
 
     def ground_truth(self, step: int, params: dict) -> dict:
-        """Ground-truth MAE of both directions (paired synthetic test split only)."""
-        c = self.config
-        if c.dataset != "synthetic" or not self.is_main:
+        """Ground-truth MAE of each direction (the synthetic data's paired test split only)."""
+        if self.config.dataset != "synthetic" or not self.is_main:
             return {}
-        local = sharding.local_copy({n: params[n] for n in ("G_A", "G_B")})
-        scores = {
-            "gt_mae_A2B": ground_truth_mae(local["G_A"], open_split(c, "testA"), c.crop_size,
-                                           c.input_nc, c.output_nc),
-            "gt_mae_B2A": ground_truth_mae(local["G_B"], open_split(c, "testB"), c.crop_size,
-                                           c.output_nc, c.input_nc),
-        }
-        logging.info("step %d: ground-truth MAE A->B %.4f, B->A %.4f", step,
-                     scores["gt_mae_A2B"], scores["gt_mae_B2A"])
+        local = sharding.local_copy({n: params[n] for n in self.generators})
+        scores = self.model.ground_truth(local, self.config)
+        logging.info("step %d: ground-truth MAE %s", step,
+                     ", ".join(f"{k[len('gt_mae_'):]} {v:.4f}" for k, v in scores.items()))
         self.writer.write_scalars(step, scores)
         return scores
 
@@ -180,21 +164,20 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: files.PathLik
         logging.info("compiled programs are cached in %s", cache)
     mesh = sharding.data_mesh()
     try:  # every option checked before any data is read or anything compiles
+        model = model_of(config)
         HParams.from_config(config)
         check_sizes(config)
         sharding.check_batch_size(config.batch_size, mesh)
     except ValueError as e:
         raise UserError(str(e)) from e
     _prepare_workdir(workdir)
-    source_A, source_B = open_split(config, "trainA"), open_split(config, "trainB")
-    batches = UnalignedBatches(source_A, source_B, config, jax.process_index(),
-                               jax.process_count())
+    batches = model.open_batches(config, jax.process_index(), jax.process_count())
     config.steps_per_epoch = batches.steps_per_epoch
     num_steps = total_steps(config)
-    data_record = _data_record(batches)
-    logging.info("data: %s (%d images), %s (%d images); %d steps per epoch, %d steps in all",
-                 source_A.name, len(source_A), source_B.name, len(source_B),
-                 batches.steps_per_epoch, num_steps)
+    data_record = batches.record()
+    logging.info("%s data: %s; %d steps per epoch, %d steps in all", model.name, ", ".join(
+        f"{v['name']} ({v['size']} images)" for v in data_record.values() if isinstance(v, dict)),
+        batches.steps_per_epoch, num_steps)
 
     run = _Run(config, workdir, data_record)
     try:
@@ -203,7 +186,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: files.PathLik
         run.close()
 
 
-def _train(run: _Run, batches: UnalignedBatches, mesh, num_steps: int) -> TrainState:
+def _train(run: _Run, batches: Any, mesh, num_steps: int) -> TrainState:
     """Builds or resumes the state, then trains to `num_steps`; see `train_and_evaluate`."""
     config, data_record = run.config, run.data_record
     state = sharding.replicate(create_train_state(config, config.seed), mesh)
@@ -221,7 +204,7 @@ def _train(run: _Run, batches: UnalignedBatches, mesh, num_steps: int) -> TrainS
         logging.info("resumed from step %d in %s", run.last_saved_step, run.workdir)
     if run.is_main:
         save_config(run.workdir, config)
-    samples = _sample_images(config)
+    samples = run.model.sample_images(config)
     start = int(state.step)
     if start == 0:
         run.ground_truth(0, state.network_variables())
@@ -236,7 +219,7 @@ def _train(run: _Run, batches: UnalignedBatches, mesh, num_steps: int) -> TrainS
     return state
 
 
-def _loop(run: _Run, state: TrainState, batches: UnalignedBatches, mesh, start: int,
+def _loop(run: _Run, state: TrainState, batches: Any, mesh, start: int,
           num_steps: int, samples: tuple, stop: StopRequest) -> TrainState:
     c = run.config
     progress = None
@@ -250,7 +233,7 @@ def _loop(run: _Run, state: TrainState, batches: UnalignedBatches, mesh, start: 
     iterator = sharding.prefetch_to_mesh(batches.iterate(start), mesh)
     try:
         for step in range(start, num_steps):
-            state, metrics = train_step(state, next(iterator))
+            state, metrics = run.model.train_step(state, next(iterator))
             window.append(metrics)
             newly_finished = finished.dispatched(metrics)
             done = step + 1
@@ -261,8 +244,8 @@ def _loop(run: _Run, state: TrainState, batches: UnalignedBatches, mesh, start: 
                 images = max(steps * c.batch_size, 1)
                 means = run.log_metrics(done, window, seconds / images)
                 if progress is not None:
-                    progress.set_postfix(img_s=f"{images / max(seconds, 1e-9):.1f}",
-                                         G_A=f"{means['G_A']:.3f}", D_A=f"{means['D_A']:.3f}")
+                    progress.set_postfix(img_s=f"{images / max(seconds, 1e-9):.1f}", **{
+                        k: f"{means[k]:.3f}" for k in run.model.progress_metrics})
                 window = []
             if progress is not None:
                 progress.update(newly_finished)
@@ -278,8 +261,3 @@ def _loop(run: _Run, state: TrainState, batches: UnalignedBatches, mesh, start: 
             progress.close()
     return state
 
-
-def _data_record(batches: UnalignedBatches) -> dict:
-    return {"A": {"name": batches.source_A.name, "size": len(batches.source_A)},
-            "B": {"name": batches.source_B.name, "size": len(batches.source_B)},
-            "steps_per_epoch": batches.steps_per_epoch, "batch_size": batches.batch_size}
