@@ -1,4 +1,5 @@
-"""Train CycleGAN: `python train.py --workdir=DIR [--config=configs/demo.py] [--config.X=...]`.
+"""Train CycleGAN or pix2pix: `python train.py --workdir=DIR [--config=configs/demo.py]
+[--config.X=...]` (pix2pix: `--config=configs/pix2pix.py`).
 
 Re-running the same command resumes from the newest checkpoint in DIR.
 """

@@ -69,11 +69,11 @@ def iteration_flops(size: int, ngf: int, n_blocks: int, ndf: int, n_layers: int)
 
 def config_for(args, size: int, batch: int, dtype: str) -> SimpleNamespace:
     return SimpleNamespace(
-        ngf=args.ngf, ndf=args.ndf, netG=args.netG, netD="basic", n_layers_D=3,
+        model="cycle_gan", ngf=args.ngf, ndf=args.ndf, netG=args.netG, netD="basic", n_layers_D=3,
         norm="instance", init_type="normal", init_gain=0.02, lr_policy="linear",
         lr_decay_iters=50, no_dropout=True, input_nc=3, output_nc=3, gan_mode="lsgan",
-        lambda_A=10.0, lambda_B=10.0, lambda_identity=0.5, pool_size=50, lr=2e-4, beta1=0.5,
-        n_epochs=100, n_epochs_decay=100, epoch_count=1, steps_per_epoch=1000,
+        lambda_A=10.0, lambda_B=10.0, lambda_identity=0.5, lambda_L1=100.0, pool_size=50,
+        lr=2e-4, beta1=0.5, n_epochs=100, n_epochs_decay=100, epoch_count=1, steps_per_epoch=1000,
         batch_size=batch, crop_size=size, dtype=dtype, remat=args.remat, conv_impl=args.conv_impl)
 
 

@@ -12,7 +12,7 @@ from configs import pix2pix
 def get_config():
     c = pix2pix.get_config()
     c.dataset = "synthetic"
-    c.synthetic_train_size = 64
+    c.synthetic_train_size = 128
     c.synthetic_test_size = 8
     c.synthetic_image_size = 136
     c.netG = "unet_128"
@@ -20,9 +20,9 @@ def get_config():
     c.ndf = 16
     c.load_size = 136
     c.crop_size = 128
-    c.n_epochs = 2
-    c.n_epochs_decay = 1
-    c.log_every = 16
-    c.sample_every = 64
-    c.checkpoint_every = 64
+    c.n_epochs = 4
+    c.n_epochs_decay = 2
+    c.log_every = 64
+    c.sample_every = 256
+    c.checkpoint_every = 256
     return c

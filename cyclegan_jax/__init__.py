@@ -1,8 +1,9 @@
-"""cyclegan_jax: the official CycleGAN (Zhu et al. 2017) in JAX/Flax.
+"""cyclegan_jax: the official CycleGAN (Zhu et al. 2017) and pix2pix in JAX/Flax.
 
 Public entry points:
   create_train_state(config, rng) -> TrainState
-  train_step(state, batch) -> (state, metrics)      one jitted official iteration
+  train_step(state, batch) -> (state, metrics)      one jitted official CycleGAN iteration
+  pix2pix_step(state, batch) -> (state, metrics)    one jitted official pix2pix iteration
   translate(params, images) -> images               one generator, any image size
   discriminate(params, images) -> scores             one discriminator
   load_params(workdir) -> params                     the newest checkpoint of a run
@@ -27,6 +28,7 @@ from cyclegan_jax.train.checkpoints import load_params
 from cyclegan_jax.train.hparams import HParams
 from cyclegan_jax.train.loop import train_and_evaluate
 from cyclegan_jax.train.optimizer import learning_rate
+from cyclegan_jax.train.pix2pix_step import pix2pix_step
 from cyclegan_jax.train.sharding import data_mesh, replicate, shard_batch
 from cyclegan_jax.train.state import TrainState, create_train_state
 from cyclegan_jax.train.step import discriminator_loss, generator_loss, train_step
@@ -41,7 +43,8 @@ __all__ = [
     "PixelDiscriminator", "ResnetGenerator", "TrainState", "UnetGenerator", "create_train_state",
     "data_mesh", "discriminate", "discriminator_loss", "evaluate_run",
     "float_to_uint8", "generator_loss", "import_checkpoint", "learning_rate", "load_generator",
-    "load_params", "load_pth", "params_from_state_dict", "replicate", "shard_batch",
+    "load_params", "load_pth", "params_from_state_dict", "pix2pix_step", "replicate",
+    "shard_batch",
     "train_and_evaluate", "train_step", "translate", "translate_canvas", "translate_folder",
     "uint8_to_float",
 ]

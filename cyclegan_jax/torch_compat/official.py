@@ -1,8 +1,10 @@
-"""Official PyTorch CycleGAN files -> our checkpoints and generator params, without torch.
+"""Official PyTorch CycleGAN and pix2pix files -> our checkpoints and generator params,
+without torch.
 
 Two kinds of file exist:
 - a checkpoint folder written by the official `save_networks` (`models/base_model.py`)
-  (`<epoch>_net_{G_A,G_B,D_A,D_B}.pth`, epoch `latest` or a number), which
+  (`<epoch>_net_{G_A,G_B,D_A,D_B}.pth`, pix2pix `<epoch>_net_{G,D}.pth`, epoch `latest`
+  or a number), which
   `import_checkpoint` turns into a workdir that `train.py` resumes from (fine-tuning:
   step 0, fresh Adam moments and empty pools, since the official files hold neither;
   `config.epoch_count` places the learning-rate schedule as the official option does)
@@ -38,19 +40,22 @@ from cyclegan_jax.train.state import init_variables, raw_key, state_from_params
 NETS = ("G_A", "G_B", "D_A", "D_B")
 
 
-def official_files(folder: files.PathLike, epoch: str = "latest") -> dict[str, str]:
-    """Paths of `<epoch>_net_<net>.pth` for the four networks; an error names what is missing."""
+def official_files(folder: files.PathLike, epoch: str = "latest",
+                   nets: tuple[str, ...] = NETS) -> dict[str, str]:
+    """Paths of `<epoch>_net_<net>.pth` for the networks `nets` (CycleGAN's four by default;
+    pix2pix's are G and D); an error names what is missing."""
     root = files.resolve(folder)
     if not root.is_dir():
         raise UserError(f"official checkpoint folder {os.fspath(folder)!r} does not exist")
-    paths = {net: str(root / f"{epoch}_net_{net}.pth") for net in NETS}
+    paths = {net: str(root / f"{epoch}_net_{net}.pth") for net in nets}
     missing = [f"{epoch}_net_{net}.pth" for net, p in paths.items() if not files.resolve(p).is_file()]
     if missing:
         present = sorted(p.name for p in root.iterdir() if p.name.endswith(".pth"))
         raise UserError(
             f"{folder} lacks {', '.join(missing)} (epoch {epoch!r}); it holds {present or 'no .pth files'}. "
             "Pass the epoch the files carry (e.g. --epoch=200), or a folder written by the "
-            "official train.py (a single pretrained generator goes to --generator instead)")
+            "official train.py (a single pretrained generator goes to --generator instead; a "
+            "pix2pix folder, latest_net_G/D.pth, needs --config=configs/pix2pix.py)")
     return paths
 
 
@@ -79,9 +84,9 @@ def _options(generator, discriminator) -> dict:
 
 def _architecture_hint(variables: dict, hparams: HParams) -> str:
     """What the official files hold versus what the config asks for, with the fix."""
-    found = _options(generator_from_params(variables["G_A"]),
-                     discriminator_from_params(variables["D_A"]))
-    configured = _options(hparams.G_A, hparams.D_A)
+    (g, *_), (d, *_) = hparams.network_names
+    found = _options(generator_from_params(variables[g]), discriminator_from_params(variables[d]))
+    configured = _options(getattr(hparams, g), getattr(hparams, d))
     fix = " ".join(f"--config.{k}={v}" for k, v in found.items() if configured[k] != v)
     return (f"the official networks do not match the config's model: "
             f"{', '.join(f'{k}={v}' for k, v in found.items())}. Pass {fix or '(no field differs: check use_dropout)'} "
@@ -93,7 +98,8 @@ def import_checkpoint(folder: files.PathLike, workdir: files.PathLike, config: A
     """Writes the official checkpoint in `folder` as step 0 of a run in `workdir`.
 
     Args:
-      folder: holds `<epoch>_net_{G_A,G_B,D_A,D_B}.pth` from the official code.
+      folder: holds `<epoch>_net_{G_A,G_B,D_A,D_B}.pth` from the official code (for a
+        pix2pix config, `<epoch>_net_{G,D}.pth`).
       workdir: a new run directory (refused if it already has checkpoints).
       config: the run's config (see `configs/default.py`); its model fields must
         describe the official networks, and `epoch_count` says which epoch training
@@ -104,12 +110,12 @@ def import_checkpoint(folder: files.PathLike, workdir: files.PathLike, config: A
       The number of parameters imported.
     """
     config = upgrade(config)
-    paths = official_files(folder, epoch)
+    hparams = HParams.from_config(config)
+    paths = official_files(folder, epoch, sum(hparams.network_names, ()))
     variables = {net: _convert(path) for net, path in paths.items()}
     split = {net: split_variables(v) for net, v in variables.items()}
     params = {net: p for net, (p, _) in split.items()}
     batch_stats = {net: s for net, (_, s) in split.items() if s}
-    hparams = HParams.from_config(config)
     key = raw_key(config.seed)
     k_init, k_step = jax.random.split(key)
     expected = jax.eval_shape(lambda: init_variables(hparams, k_init))

@@ -168,8 +168,8 @@ class Checkpoints:
 
 
 def restore_params(workdir: files.PathLike) -> tuple[dict, int]:
-    """The four networks' variables (`TrainState.network_variables`) of a run's newest
-    checkpoint, and its step."""
+    """The networks' variables (`TrainState.network_variables`: CycleGAN's four, pix2pix's
+    G and D) of a run's newest checkpoint, and its step."""
     config = load_config(workdir)
     template = jax.eval_shape(lambda: create_train_state(config, 0))
     template = jax.tree.map(lambda x: jnp.zeros(x.shape, x.dtype), template)
@@ -185,8 +185,9 @@ def restore_params(workdir: files.PathLike) -> tuple[dict, int]:
 
 
 def load_params(workdir: files.PathLike) -> dict:
-    """The four networks' params ({"G_A", "G_B", "D_A", "D_B"}) of a run's newest checkpoint;
-    with batch norm each is `{"params": ..., "batch_stats": ...}`, as `translate` takes it.
+    """The networks' params ({"G_A", "G_B", "D_A", "D_B"}; pix2pix {"G", "D"}) of a run's
+    newest checkpoint; with batch norm each is `{"params": ..., "batch_stats": ...}`, as
+    `translate` takes it.
 
     Reads `workdir/config.json` (written by `train_and_evaluate`) to know the shapes.
     """

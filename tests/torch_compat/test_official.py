@@ -118,3 +118,25 @@ def test_imported_batch_norm_checkpoint_keeps_running_statistics_and_steps_as_up
     with pytest.raises(UserError, match="--config.norm=batch"):
         official.import_checkpoint(os.path.join(helpers.FIXTURES, "official_checkpoint_ngf8_batchnorm"),
                                    str(tmp_path / "other"), helpers.golden_config(batch_size=2))
+
+
+def test_imported_pix2pix_checkpoint_steps_as_upstream(tmp_path):
+    # latest_net_{G,D}.pth as the official Pix2PixModel's save_networks("latest") wrote them.
+    from cyclegan_jax.train import pix2pix_step
+    from tests.train.test_pix2pix_step import golden_config
+
+    folder = os.path.join(helpers.FIXTURES, "official_checkpoint_pix2pix_unet128_ngf4")
+    golden = helpers.fixture("pix2pix_two_steps_unet128_ngf4.npz")
+    official.import_checkpoint(folder, str(tmp_path), golden_config())
+    state, _ = _restore(str(tmp_path), golden_config())
+    for net in ("G", "D"):
+        expected = cyclegan_jax.params_from_state_dict(helpers.state_dict(golden, f"before/{net}/"))
+        assert helpers.params_equal(state.params[net], expected["params"]), net
+        assert helpers.params_equal(state.batch_stats[net], expected["batch_stats"]), net
+    _, metrics = pix2pix_step.pix2pix_step(state, helpers.golden_batch(golden, 1))
+    for name in pix2pix_step.METRIC_NAMES:
+        expected = float(golden[f"step1/loss/{name}"])
+        assert float(metrics[name]) == pytest.approx(expected, rel=2e-6), name
+    # a CycleGAN config looks for the four CycleGAN files and says where pix2pix's go
+    with pytest.raises(UserError, match="lacks latest_net_G_A.pth.*configs/pix2pix.py"):
+        official.import_checkpoint(folder, str(tmp_path / "other"), helpers.golden_config())

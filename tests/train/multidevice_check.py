@@ -1,5 +1,6 @@
 """Run in a subprocess with 8 host devices: the sharded step equals the 1-device step.
 
+MODEL=pix2pix checks pix2pix's step (batch norm: the statistics of the global batch).
 Prints one JSON line with the largest differences; `test_sharding.py` asserts on it.
 """
 
@@ -22,6 +23,11 @@ STEPS = 2
 
 def run(mesh):
     config = tiny_config(batch_size=8, crop_size=int(os.environ.get("CROP", "64")))
+    step = cyclegan_jax.train_step
+    if os.environ.get("MODEL") == "pix2pix":
+        config.update(model="pix2pix", norm="batch", gan_mode="vanilla", pool_size=0,
+                      lambda_identity=0.0)
+        step = cyclegan_jax.pix2pix_step
     state = cyclegan_jax.create_train_state(config, 0)
     rng = np.random.default_rng(0)
     shape = (8, config.crop_size, config.crop_size, 3)
@@ -35,7 +41,7 @@ def run(mesh):
     for batch in batches:
         if mesh is not None:
             batch = sharding.shard_batch(batch, mesh)
-        state, metrics = cyclegan_jax.train_step(state, batch)
+        state, metrics = step(state, batch)
         losses.append({k: float(v) for k, v in metrics.items()})
     return state, losses
 
