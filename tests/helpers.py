@@ -67,6 +67,21 @@ def train_config(**overrides):
     return c
 
 
+def assert_step1_gradient(npz, net: str, ours, rel: float) -> None:
+    """Our gradient of network `net` equals the fixture's `step1/grad/<net>/` to `rel` of
+    its largest element (gradients of a golden step fixture, keyed as state_dicts)."""
+    import jax
+
+    from cyclegan_jax.torch_compat import params_from_state_dict
+
+    ref = params_from_state_dict(state_dict(npz, f"before/{net}/")
+                                 | state_dict(npz, f"step1/grad/{net}/"))["params"]
+    largest = max(float(np.abs(r).max()) for r in jax.tree.leaves(ref))
+    err = max(float(np.abs(np.asarray(a) - r).max())
+              for a, r in zip(jax.tree.leaves(ours), jax.tree.leaves(ref)))
+    assert err <= rel * largest, (net, err, largest)
+
+
 def params_equal(a, b) -> bool:
     import jax
 

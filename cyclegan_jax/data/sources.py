@@ -186,13 +186,16 @@ def _layout_hint(dataroot: str, wanted: str) -> str:
     return ""
 
 
+def _synthetic_count(config: Any, split: str) -> int:
+    count = config.synthetic_train_size if split.startswith("train") else config.synthetic_test_size
+    return min(count, config.max_dataset_size) if config.max_dataset_size > 0 else count
+
+
 def open_split(config: Any, split: str):
     """The source of `split` ("trainA", "trainB", "testA" or "testB") for `config.dataset`."""
     if config.dataset == "synthetic":
-        count = config.synthetic_train_size if split.startswith("train") else config.synthetic_test_size
-        if config.max_dataset_size > 0:
-            count = min(count, config.max_dataset_size)
-        return SyntheticSource(config.seed, split, count, config.synthetic_image_size)
+        return SyntheticSource(config.seed, split, _synthetic_count(config, split),
+                               config.synthetic_image_size)
     if config.dataset == "folder":
         if not config.dataroot:
             raise UserError("--config.dataset=folder needs --config.dataroot=DIR "
@@ -215,10 +218,8 @@ def open_aligned(config: Any, phase: str):
     if phase not in ALIGNED_PHASES:
         raise UserError(f"aligned phases are {ALIGNED_PHASES}, got {phase!r}")
     if config.dataset == "synthetic":
-        count = config.synthetic_train_size if phase == "train" else config.synthetic_test_size
-        if config.max_dataset_size > 0:
-            count = min(count, config.max_dataset_size)
-        return SyntheticAlignedSource(config.seed, phase, count, config.synthetic_image_size)
+        return SyntheticAlignedSource(config.seed, phase, _synthetic_count(config, phase),
+                                      config.synthetic_image_size)
     if config.dataset == "folder":
         if not config.dataroot:
             raise UserError("pix2pix needs --config.dataroot=DIR (a folder with train/, and "

@@ -74,12 +74,7 @@ def test_step1_gradients_match_official(golden):
     d_grads = jax.grad(lambda d: cyclegan_jax.discriminator_loss(
         d, batch["A"], batch["B"], images["fake_A"], images["fake_B"], hp, moved)[0])(d)
     for net, ours in {**g_grads, **d_grads}.items():
-        ref = params_from_state_dict(helpers.state_dict(golden, f"before/{net}/")
-                                     | helpers.state_dict(golden, f"step1/grad/{net}/"))["params"]
-        largest = max(float(np.abs(r).max()) for r in jax.tree.leaves(ref))
-        err = max(float(np.abs(np.asarray(a) - r).max())
-                  for a, r in zip(jax.tree.leaves(ours), jax.tree.leaves(ref)))
-        assert err <= 2e-5 * largest, (net, err, largest)
+        helpers.assert_step1_gradient(golden, net, ours, 2e-5)
 
 
 def test_running_statistics_after_two_steps_match_official(golden, run):
