@@ -5,6 +5,7 @@ gallery, metrics.
   python eval.py --workdir=runs/facades                    # pix2pix: DATAROOT/test pairs
   python eval.py --workdir=runs/h2z --fid_weights=pt_inception-2015-12-05-6726825d.pth
   python eval.py --generator=horse2zebra.pth --input_dir=photos --output_dir=out
+  python eval.py --pretrained=horse2zebra --input_dir=photos --output_dir=out
   python eval.py --workdir=runs/h2z --input_dir=photos --output_dir=out --direction=BtoA
 
 Results go to WORKDIR/eval/<split>_<step>/ (or --output_dir); metrics.json, written
@@ -26,6 +27,9 @@ def define_flags() -> None:
                         "newest checkpoint is evaluated.")
     flags.DEFINE_string("generator", None, "Instead of --workdir: one generator file (an official "
                         ".pth such as horse2zebra.pth, or a .msgpack); needs --input_dir.")
+    flags.DEFINE_string("pretrained", None, "Instead of --workdir: an official pretrained "
+                        "CycleGAN generator by name (e.g. horse2zebra), downloaded once into "
+                        "~/.cache/cyclegan_jax/pretrained; with --input_dir.")
     flags.DEFINE_string("input_dir", None, "Translate the images in this folder (recursively) "
                         "instead of the dataset's test split; one direction.")
     flags.DEFINE_string("output_dir", None, "Where results go (default WORKDIR/eval/<split>_<step>).")
@@ -61,6 +65,7 @@ def print_table(metrics: dict) -> None:
 
 
 def evaluate() -> None:
+    from cyclegan_jax import pretrained
     from cyclegan_jax.compilation_cache import use_compilation_cache
     from cyclegan_jax.eval import runner
     from cyclegan_jax.torch_compat import load_generator
@@ -75,6 +80,8 @@ def evaluate() -> None:
             raise app.UsageError("--input_dir needs --output_dir")
         if FLAGS.generator:
             forward, backward = load_generator(FLAGS.generator), None
+        elif FLAGS.pretrained:
+            forward, backward = pretrained.load(FLAGS.pretrained), None
         elif FLAGS.workdir:
             params, _ = restore_params(FLAGS.workdir)
             if "G" in params:  # pix2pix: one generator, in the direction it was trained
@@ -83,7 +90,7 @@ def evaluate() -> None:
                 names = ("G_A", "G_B") if FLAGS.direction == "AtoB" else ("G_B", "G_A")
                 forward, backward = params[names[0]], params[names[1]]
         else:
-            raise app.UsageError("--input_dir needs --workdir or --generator")
+            raise app.UsageError("--input_dir needs --workdir, --generator or --pretrained")
         metrics = runner.translate_folder(forward, FLAGS.input_dir, FLAGS.output_dir, options,
                                             backward, FLAGS.direction, FLAGS.reference_dir)
         output_dir = FLAGS.output_dir

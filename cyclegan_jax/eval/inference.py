@@ -22,7 +22,9 @@ def _images(images: jax.Array) -> jax.Array:
     return images
 
 
-def _apply(net, variables: dict, x: jax.Array, eval_mode: bool) -> jax.Array:
+def apply_network(net, variables: dict, x: jax.Array, eval_mode: bool) -> jax.Array:
+    """`net` (a generator or discriminator module) on NHWC `x` with `variables` (params, or
+    `{"params", "batch_stats"}`); batch norm by its running statistics with `eval_mode`."""
     params, batch_stats = split_variables(variables)
     if eval_mode and not batch_stats:
         raise ValueError("eval_mode=True uses batch norm's running statistics, and these "
@@ -63,7 +65,7 @@ def translate(params: dict, images: jax.Array, *, eval_mode: bool = False) -> ja
         if min(h, w) < 5:  # a quarter-size map must be 2 pixels for the blocks' reflect padding
             raise ValueError(f"images must be at least 5 x 5 pixels, got {h} x {w}")
     padded = pad2d(images, ((0, -h % multiple), (0, -w % multiple)), "reflect")
-    return _apply(net, params, padded, eval_mode)[:, :h, :w, :]
+    return apply_network(net, params, padded, eval_mode)[:, :h, :w, :]
 
 
 def translate_alone(params: dict, images: np.ndarray, *, eval_mode: bool = False) -> np.ndarray:
@@ -85,7 +87,7 @@ def discriminate(params: dict, images: jax.Array, *, eval_mode: bool = False) ->
     architecture is read off them. `eval_mode` as in `translate`. Pure and jittable.
     """
     net = discriminator_from_params(params)
-    return _apply(net, params, _images(images), eval_mode)
+    return apply_network(net, params, _images(images), eval_mode)
 
 
 @jax.jit

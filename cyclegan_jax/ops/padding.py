@@ -72,6 +72,7 @@ def pad2d(x: jax.Array, padding: Padding, mode: str = "zero") -> jax.Array:
     as `torch.nn.ReflectionPad2d`."""
     if not any(map(sum, padding)):
         return x
-    if mode == "reflect":
+    if mode == "reflect" and all(isinstance(d, int) for d in x.shape[1:3]):
         return _reflect_pad(x, tuple(map(tuple, padding)))
+    # Symbolic sides (a `jax.export` with free height and width) have no index table.
     return _jnp_pad(x, padding, mode)
