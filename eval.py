@@ -44,6 +44,9 @@ def define_flags() -> None:
     flags.DEFINE_integer("image_size", 256, "Square size for --preprocess=official.")
     flags.DEFINE_integer("batch_size", 8, "Images per translation batch.")
     flags.DEFINE_integer("max_images", 0, "At most this many images per direction (0: all).")
+    flags.DEFINE_integer("tile", 0, "Translate images with a side above this in tiles of "
+                         "this size (ResNet generators; the same result as whole, memory of "
+                         "one tile; e.g. 512). 0: whole images.")
     flags.DEFINE_bool("eval", False, "As the official test.py --eval: batch norms use their "
                       "running statistics. Without it they use each image's own statistics, "
                       "as the official test.py does by default.")
@@ -74,7 +77,7 @@ def evaluate() -> None:
     use_compilation_cache(FLAGS.compilation_cache_dir)
 
     options = runner.EvalOptions(FLAGS.preprocess, FLAGS.image_size, FLAGS.batch_size,
-                                   FLAGS.max_images, FLAGS.fid_weights, FLAGS.eval)
+                                   FLAGS.max_images, FLAGS.fid_weights, FLAGS.eval, FLAGS.tile)
     if FLAGS.input_dir:
         if not FLAGS.output_dir:
             raise app.UsageError("--input_dir needs --output_dir")

@@ -5,6 +5,7 @@ Public entry points:
   train_step(state, batch) -> (state, metrics)      one jitted official CycleGAN iteration
   pix2pix_step(state, batch) -> (state, metrics)    one jitted official pix2pix iteration
   translate(params, images) -> images               one generator, any image size
+  translate_tiled(params, image, tile) -> image     the same in tiles, bounded memory
   discriminate(params, images) -> scores             one discriminator
   load_params(workdir) -> params                     the newest checkpoint of a run
   params_from_state_dict(sd), load_pth(path)         official PyTorch weights, no torch
@@ -19,6 +20,7 @@ import os as _os
 
 from cyclegan_jax.eval.inference import discriminate, translate, translate_canvas
 from cyclegan_jax.eval.runner import evaluate_run, translate_folder
+from cyclegan_jax.eval.tiled import translate_tiled
 from cyclegan_jax.images import float_to_uint8, uint8_to_float
 from cyclegan_jax.nn import (BatchNorm, ConvLayers, InstanceNorm, PatchDiscriminator,
                              PixelDiscriminator, ResnetGenerator, UnetGenerator)
@@ -46,5 +48,6 @@ __all__ = [
     "load_params", "load_pth", "params_from_state_dict", "pix2pix_step", "replicate",
     "shard_batch",
     "train_and_evaluate", "train_step", "translate", "translate_canvas", "translate_folder",
+    "translate_tiled",
     "uint8_to_float",
 ]

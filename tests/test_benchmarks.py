@@ -105,3 +105,13 @@ def test_checkpoint_overlap_benchmark_prints_each_mode_against_no_saves(tmp_path
     assert [r[0] for r in rows] == ["none", "sync", "async"] and rows[0][2] == "1.000"
     times = json.loads(out.read_text())["ms_per_step"]
     assert all(len(times[mode]) == 1 and times[mode][0] > 0 for mode in ("none", "sync", "async"))
+
+
+def test_tiled_memory_benchmark_prints_whole_against_tiled_peaks():
+    proc = _run("tiled_memory.py", "--ngf=8", "--n_blocks=6", "--tile=176", "--sizes=176,704")
+    rows = [line.split() for line in proc.stdout.splitlines() if re.match(r"\s*\d+x\d+ ", line)]
+    assert [r[0] for r in rows] == ["176x176", "704x704"]
+    (_, _, tile_small, windows_small, _), (_, whole, tile, windows, _) = rows
+    assert windows_small == "1" and windows == str(18 ** 2)  # cores: 104, 16 of 32, 88
+    # the window program's peak does not grow with the image; the whole image's does
+    assert tile == tile_small and float(whole) > 4 * float(tile)

@@ -39,6 +39,7 @@ from cyclegan_jax.eval import inception
 from cyclegan_jax.eval.inference import bucket_side, pad_to, translate, translate_canvas
 from cyclegan_jax.eval.metrics import abs_error_sum, psnr_uint8
 from cyclegan_jax.eval.results_page import write_index
+from cyclegan_jax.eval.tiled import translate_tiled
 from cyclegan_jax.images import rgb_uint8, save_png
 from cyclegan_jax.nn.networks import UnetGenerator, generator_from_params
 from cyclegan_jax.train.checkpoints import restore_params
@@ -58,6 +59,7 @@ class EvalOptions:
     max_images: int = 0  # per direction; 0: all (the official num_test is 50)
     fid_weights: str = ""  # pytorch-fid's pt_inception-2015-12-05-*.pth; empty: no FID/KID
     eval_mode: bool = False  # batch norm by its running statistics (the official --eval)
+    tile: int = 0  # images with a side above this go through `translate_tiled`; 0: never
 
     def __post_init__(self):
         if self.preprocess not in PREPROCESS:
@@ -111,12 +113,15 @@ def _features(params: dict, images_uint8: list[np.ndarray], batch_size: int) -> 
 
 
 def _translate_group(params: dict, images: list[np.ndarray], shape: tuple[int, int],
-                     batch_size: int, eval_mode: bool = False) -> list[np.ndarray]:
+                     batch_size: int, eval_mode: bool = False, tile: int = 0) -> list[np.ndarray]:
     """Translates same-bucket images in one fixed-size batch; returns them cropped back.
 
     Generators that see more than each image alone in a padded batch (a U-Net's receptive
     field is the whole image; batch norm takes statistics over the batch) translate one
-    image per call instead, as the official test.py (batch size 1) does."""
+    image per call instead, as the official test.py (batch size 1) does. With `tile`, images
+    with a side above it are translated alone in tiles (`translate_tiled`)."""
+    if tile and max(shape) > tile:
+        return [translate_tiled(params, x, tile) for x in images]
     net = generator_from_params(params)
     if isinstance(net, UnetGenerator) or net.norm == "batch":
         return [np.asarray(translate(params, x[None], eval_mode=eval_mode))[0] for x in images]
@@ -145,10 +150,10 @@ class _Translator:
     def flush(self, shape: tuple[int, int], items: list[tuple[int, np.ndarray]]) -> None:
         d, bs = self.d, self.options.batch_size
         reals = [x for _, x in items]
-        mode = self.options.eval_mode
-        fakes = _translate_group(d.forward, reals, shape, bs, mode)
-        recs = (_translate_group(d.backward, fakes, shape, bs, mode) if d.backward is not None
-                else None)
+        mode, tile = self.options.eval_mode, self.options.tile
+        fakes = _translate_group(d.forward, reals, shape, bs, mode, tile)
+        recs = (_translate_group(d.backward, fakes, shape, bs, mode, tile)
+                if d.backward is not None else None)
         fake_u8, real_u8 = [], []
         for k, (index, real) in enumerate(items):
             name = image_name(d.source, index)
