@@ -1,4 +1,4 @@
-"""Import official PyTorch CycleGAN files (torch not needed).
+"""Import official PyTorch CycleGAN and pix2pix files (torch not needed).
 
 An official checkpoint folder -> a workdir that train.py resumes from (fine-tuning) and
 eval.py reads:
@@ -22,7 +22,8 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
     flags.DEFINE_string("checkpoint_dir", None, "Official checkpoint folder "
-                        "(<epoch>_net_{G_A,G_B,D_A,D_B}.pth).")
+                        "(<epoch>_net_{G_A,G_B,D_A,D_B}.pth; pix2pix: <epoch>_net_{G,D}.pth "
+                        "with --config=configs/pix2pix.py).")
     flags.DEFINE_string("epoch", "latest", "Epoch label of the files in --checkpoint_dir.")
     flags.DEFINE_string("workdir", None, "New run directory to write the imported checkpoint to.")
     flags.DEFINE_string("generator", None, "A single official generator .pth (e.g. horse2zebra.pth).")
