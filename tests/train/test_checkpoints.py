@@ -46,3 +46,23 @@ def test_readers_leave_saves_in_progress_alone_and_the_writer_clears_killed_ones
     writer = Checkpoints(tmp_path / "checkpoints", writer=True)  # the run, when it starts
     assert not _exists_after(in_progress, 10.0)
     writer.close()
+
+
+def test_a_state_without_image_pools_saves_and_restores(tmp_path):
+    # pool_size 0 (and pix2pix, which has no pool) leaves zero-size pool arrays, which
+    # Orbax refuses to save: they are left out of the files and restored from the template.
+    import cyclegan_jax
+    from tests import helpers
+
+    state = cyclegan_jax.create_train_state(helpers.tiny_config(pool_size=0), 1)
+    assert state.pool_fake_A.images.size == 0
+    checkpoints = Checkpoints(tmp_path, writer=True)
+    try:
+        checkpoints.save(state, {"step": 0})
+        template = cyclegan_jax.create_train_state(helpers.tiny_config(pool_size=0), 2)
+        restored, record = checkpoints.restore_latest(template)
+    finally:
+        checkpoints.close()
+    assert record == {"step": 0}
+    assert helpers.params_equal(restored.params, state.params)
+    assert restored.pool_fake_B.images.shape == (0, 32, 32, 3)
