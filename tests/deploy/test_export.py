@@ -90,14 +90,20 @@ def test_stablehlo_of_a_batch_normed_unet(tmp_path):
     assert np.abs(y.astype(int) - _reference(variables, np.load(inputs[0]))).max() <= 1
 
 
-def test_onnx_matches_translate_in_onnxruntime_with_dynamic_batch_and_size(tmp_path):
+@pytest.mark.parametrize("net", ["resnet", "batch-normed unet"])
+def test_onnx_matches_translate_in_onnxruntime_with_dynamic_batch_and_size(tmp_path, net):
     import onnxruntime
 
-    variables = cyclegan_jax.load_generator(GENERATOR)
+    if net == "resnet":
+        variables, shapes = cyclegan_jax.load_generator(GENERATOR), [(1, 32, 32, 3), (2, 48, 40, 3)]
+    else:
+        golden = helpers.fixture("pix2pix_two_steps_unet128_ngf4.npz")
+        variables = cyclegan_jax.params_from_state_dict(helpers.state_dict(golden, "before/G/"))
+        shapes = [(1, 128, 128, 3), (2, 256, 128, 3)]
     out = deploy.export_generator(variables, "onnx", tmp_path / "g.onnx")
     session = onnxruntime.InferenceSession(out)
     assert [i.name for i in session.get_inputs()] == ["images"]
-    for x in map(np.load, _inputs(tmp_path, [(1, 32, 32, 3), (2, 48, 40, 3)])):
+    for x in map(np.load, _inputs(tmp_path, shapes)):
         (y,) = session.run(None, {"images": x})
         assert y.dtype == np.uint8 and y.shape == x.shape
         assert np.abs(y.astype(int) - _reference(variables, x)).max() <= 1
