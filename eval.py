@@ -72,7 +72,6 @@ def evaluate() -> None:
     from cyclegan_jax.compilation_cache import use_compilation_cache
     from cyclegan_jax.eval import runner
     from cyclegan_jax.torch_compat import load_generator
-    from cyclegan_jax.train.checkpoints import restore_params
 
     use_compilation_cache(FLAGS.compilation_cache_dir)
 
@@ -86,12 +85,7 @@ def evaluate() -> None:
         elif FLAGS.pretrained:
             forward, backward = pretrained.load(FLAGS.pretrained), None
         elif FLAGS.workdir:
-            params, _ = restore_params(FLAGS.workdir)
-            if "G" in params:  # pix2pix: one generator, in the direction it was trained
-                forward, backward = params["G"], None
-            else:
-                names = ("G_A", "G_B") if FLAGS.direction == "AtoB" else ("G_B", "G_A")
-                forward, backward = params[names[0]], params[names[1]]
+            forward, backward = runner.run_generators(FLAGS.workdir, FLAGS.direction)
         else:
             raise app.UsageError("--input_dir needs --workdir, --generator or --pretrained")
         metrics = runner.translate_folder(forward, FLAGS.input_dir, FLAGS.output_dir, options,

@@ -36,14 +36,14 @@ def define_flags() -> None:
 
 def export() -> None:
     from cyclegan_jax import deploy, pretrained
-    from cyclegan_jax.deploy.generators import run_generator
+    from cyclegan_jax.eval.runner import run_generators
     from cyclegan_jax.torch_compat import load_generator
 
     sources = [s for s in (FLAGS.workdir, FLAGS.generator, FLAGS.pretrained) if s]
     if len(sources) != 1:
         raise app.UsageError("pass exactly one of --workdir, --generator, --pretrained")
     if FLAGS.workdir:
-        variables = run_generator(FLAGS.workdir, FLAGS.direction)
+        variables = run_generators(FLAGS.workdir, FLAGS.direction)[0]
     elif FLAGS.generator:
         variables = load_generator(FLAGS.generator)
     else:

@@ -17,14 +17,24 @@ def uint8_to_float(images: np.ndarray | jax.Array) -> jax.Array:
     return jnp.asarray(images, jnp.float32) / 127.5 - 1.0
 
 
+def _quantize(images, xp):
+    """float [-1, 1] -> uint8 with the array module `xp` (NumPy or jax.numpy): NaN -> 0,
+    round half to even, clip."""
+    return xp.clip(xp.round((xp.nan_to_num(images) + 1.0) * 127.5), 0, 255).astype(xp.uint8)
+
+
 def float_to_uint8(images: np.ndarray | jax.Array) -> np.ndarray:
-    """float [-1, 1] -> uint8 [0, 255], rounding to nearest and clipping.
+    """float [-1, 1] -> uint8 [0, 255], rounding to nearest and clipping, on the host.
 
     The official `tensor2im` truncates ((x + 1) / 2 * 255 then astype(uint8)), which
     darkens every pixel by half a level on average; we round.
     """
-    scaled = (np.nan_to_num(np.asarray(images, np.float32)) + 1.0) * 127.5
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    return _quantize(np.asarray(images, np.float32), np)
+
+
+def float_to_uint8_traced(images: jax.Array) -> jax.Array:
+    """`float_to_uint8` as a jittable JAX function (for exported and compiled programs)."""
+    return _quantize(jnp.asarray(images, jnp.float32), jnp)
 
 
 def rgb_uint8(x: np.ndarray) -> np.ndarray:

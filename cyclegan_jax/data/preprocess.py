@@ -99,6 +99,10 @@ def train_transform(image: np.ndarray, config, nc: int, rng: np.random.Generator
     return _crop_flip(pil, *_draw(pil.size, config, rng), config.crop_size)
 
 
+# How an aligned pair translates: left half -> right half, or back (the official --direction).
+DIRECTIONS = ("AtoB", "BtoA")
+
+
 def split_aligned(image: np.ndarray, name: str = "image") -> tuple[np.ndarray, np.ndarray]:
     """An aligned pair, A | B side by side in one image -> (A, B), split at int(w / 2) as
     the official `AlignedDataset`."""

@@ -21,7 +21,7 @@ from etils import epath
 from PIL import Image
 
 from cyclegan_jax import files
-from cyclegan_jax.data.preprocess import split_aligned
+from cyclegan_jax.data.preprocess import DIRECTIONS, split_aligned
 from cyclegan_jax.data.synthetic import ALIGNED_PHASES, SyntheticAlignedSource, SyntheticSource
 from cyclegan_jax.errors import UserError
 
@@ -186,6 +186,16 @@ def _layout_hint(dataroot: str, wanted: str) -> str:
     return ""
 
 
+def _folder_source(config: Any, split: str, layout: str, wanted: str) -> FolderSource:
+    """`DATAROOT/<split>`; a missing folder is an error that states the `layout` this model
+    reads and, where the other model's layout is there, says so (`_layout_hint`)."""
+    folder = f"{config.dataroot.rstrip('/')}/{split}"
+    if not files.resolve(folder).is_dir():
+        raise UserError(f"dataset folder {folder!r} does not exist; {layout}."
+                        + _layout_hint(config.dataroot, wanted))
+    return FolderSource(folder, config.max_dataset_size)
+
+
 def _synthetic_count(config: Any, split: str) -> int:
     count = config.synthetic_train_size if split.startswith("train") else config.synthetic_test_size
     return min(count, config.max_dataset_size) if config.max_dataset_size > 0 else count
@@ -200,12 +210,8 @@ def open_split(config: Any, split: str):
         if not config.dataroot:
             raise UserError("--config.dataset=folder needs --config.dataroot=DIR "
                             "(a folder with trainA, trainB, testA, testB)")
-        folder = f"{config.dataroot.rstrip('/')}/{split}"
-        if not files.resolve(folder).is_dir():
-            raise UserError(f"dataset folder {folder!r} does not exist; a CycleGAN folder "
-                            "dataset needs DATAROOT/trainA, trainB, testA and testB."
-                            + _layout_hint(config.dataroot, "unaligned"))
-        return FolderSource(folder, config.max_dataset_size)
+        return _folder_source(config, split, "a CycleGAN folder dataset needs DATAROOT/trainA, "
+                              "trainB, testA and testB", "unaligned")
     if config.dataset == "tfds":
         return TfdsSource(config.tfds_name, split, config.tfds_data_dir or None,
                           config.max_dataset_size)
@@ -224,12 +230,8 @@ def open_aligned(config: Any, phase: str):
         if not config.dataroot:
             raise UserError("pix2pix needs --config.dataroot=DIR (a folder with train/, and "
                             "test/ for eval.py, of images holding A | B side by side)")
-        folder = f"{config.dataroot.rstrip('/')}/{phase}"
-        if not files.resolve(folder).is_dir():
-            raise UserError(f"dataset folder {folder!r} does not exist; pix2pix reads "
-                            "DATAROOT/train, val and test, each image A | B side by side."
-                            + _layout_hint(config.dataroot, "aligned"))
-        return FolderSource(folder, config.max_dataset_size)
+        return _folder_source(config, phase, "pix2pix reads DATAROOT/train, val and test, "
+                              "each image A | B side by side", "aligned")
     raise UserError(
         f"pix2pix reads aligned pairs from a folder (--config.dataset=folder "
         f"--config.dataroot=DIR) or the synthetic scenes (--config.dataset=synthetic), not "
@@ -241,8 +243,8 @@ class AlignedHalves:
     i and `ground_truth(i)` its target half, per `direction` ("AtoB": left -> right)."""
 
     def __init__(self, source: Any, direction: str):
-        if direction not in ("AtoB", "BtoA"):
-            raise UserError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
+        if direction not in DIRECTIONS:
+            raise UserError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
         self.source, self.input_side = source, 0 if direction == "AtoB" else 1
         self.name = source.name
 

@@ -13,8 +13,7 @@ from cyclegan_jax.deploy.stablehlo import to_stablehlo
 from cyclegan_jax.deploy.tensorflow_model import to_tflite, write_saved_model
 from cyclegan_jax.errors import UserError
 
-# format -> what --output names
-FORMATS = {"stablehlo": "a file", "onnx": "a file", "saved_model": "a folder", "tflite": "a file"}
+FORMATS = ("stablehlo", "onnx", "saved_model", "tflite")  # saved_model writes a folder
 
 
 def export_generator(variables: dict, fmt: str, output: files.PathLike,
@@ -26,7 +25,7 @@ def export_generator(variables: dict, fmt: str, output: files.PathLike,
     Nothing is left at `output` if the export fails; an existing `output` is replaced only
     by a complete artifact."""
     if fmt not in FORMATS:
-        raise UserError(f"format must be one of {tuple(FORMATS)}, got {fmt!r}")
+        raise UserError(f"format must be one of {FORMATS}, got {fmt!r}")
     translator = uint8_translator(variables, eval_mode)
     path = str(files.resolve(output))
     if fmt == "saved_model":

@@ -6,10 +6,10 @@ import dataclasses
 from typing import Callable
 
 import jax
-import jax.numpy as jnp
 
 from cyclegan_jax.errors import UserError
 from cyclegan_jax.eval.inference import apply_network
+from cyclegan_jax.images import float_to_uint8_traced, uint8_to_float
 from cyclegan_jax.nn.layers import ConvLayers
 from cyclegan_jax.nn.networks import UnetGenerator, generator_from_params
 
@@ -56,9 +56,7 @@ def uint8_translator(variables: dict, eval_mode: bool = False) -> Uint8Translato
     net = generator_from_params(variables, conv=ConvLayers("xla"))
 
     def fn(x: jax.Array) -> jax.Array:
-        y = apply_network(net, variables, x.astype(jnp.float32) / 127.5 - 1.0, eval_mode)
-        # float_to_uint8: NaN -> 0, round half to even, clip
-        return jnp.clip(jnp.round((jnp.nan_to_num(y) + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
+        return float_to_uint8_traced(apply_network(net, variables, uint8_to_float(x), eval_mode))
 
     if isinstance(net, UnetGenerator):
         multiple = 2 ** net.num_downs

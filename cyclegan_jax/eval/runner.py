@@ -30,7 +30,7 @@ import numpy as np
 
 from cyclegan_jax import files
 from cyclegan_jax.config import load_config
-from cyclegan_jax.data.preprocess import eval_transform, normalize, to_channels
+from cyclegan_jax.data.preprocess import DIRECTIONS, eval_transform, normalize, to_channels
 from cyclegan_jax.data.sources import (AlignedHalves, FolderSource, image_name, open_aligned,
                                         open_split)
 from cyclegan_jax.errors import UserError
@@ -331,6 +331,24 @@ def evaluate_run(workdir: files.PathLike, split: str = "test", options: EvalOpti
     return metrics, str(output_dir)
 
 
+def run_generators(workdir: files.PathLike, direction: str = "AtoB") -> tuple[dict, dict | None]:
+    """(forward, backward) generators of `workdir`'s newest checkpoint for `direction`:
+    CycleGAN's G_A and G_B (G_B and G_A for BtoA); pix2pix's G and None, for the direction
+    it was trained for only (another is a `UserError`)."""
+    if direction not in DIRECTIONS:
+        raise UserError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    config = load_config(workdir)
+    params, _ = restore_params(workdir)
+    if config.model == "pix2pix":
+        if direction != config.direction:
+            raise UserError(
+                f"{files.resolve(workdir)} is a pix2pix run trained {config.direction}: it has "
+                f"no generator for {direction}; pass --direction={config.direction}")
+        return params["G"], None
+    names = ("G_A", "G_B") if direction == "AtoB" else ("G_B", "G_A")
+    return params[names[0]], params[names[1]]
+
+
 def translate_folder(forward: dict, input_dir: files.PathLike, output_dir: files.PathLike,
                      options: EvalOptions = EvalOptions(), backward: dict | None = None,
                      direction: str = "AtoB", reference_dir: str | None = None) -> dict:
@@ -342,8 +360,8 @@ def translate_folder(forward: dict, input_dir: files.PathLike, output_dir: files
       direction: "AtoB" or "BtoA": only names the files and metrics.
       reference_dir: real images of the target domain, for FID/KID.
     """
-    if direction not in ("AtoB", "BtoA"):
-        raise UserError(f"direction must be 'AtoB' or 'BtoA', got {direction!r}")
+    if direction not in DIRECTIONS:
+        raise UserError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     x, y = direction[0], direction[-1]
     net = generator_from_params(forward)
     nc_in, nc_out = net.input_nc, net.output_nc

@@ -26,7 +26,8 @@ import numpy as np
 
 from cyclegan_jax.nn.layers import ConvLayers
 from cyclegan_jax.nn.networks import ResnetGenerator, generator_from_params, split_variables
-from cyclegan_jax.ops.padding import pad2d, reflect_index
+from cyclegan_jax.eval.inference import pad_to
+from cyclegan_jax.ops.padding import pad2d
 
 
 def halo(net: ResnetGenerator) -> int:
@@ -146,9 +147,7 @@ def translate_tiled(params: dict, image: np.ndarray, tile: int = 512) -> np.ndar
     h, w = image.shape[:2]
     if min(h, w) < 5:
         raise ValueError(f"images must be at least 5 x 5 pixels, got {h} x {w}")
-    rows = reflect_index(np.arange(h + -h % 4), h)
-    cols = reflect_index(np.arange(w + -w % 4), w)
-    padded = image[rows[:, None], cols[None, :]]
+    padded = pad_to(image, h + -h % 4, w + -w % 4)  # as `translate` pads
     H, W = padded.shape[:2]  # noqa: N806
     windows = [(r, c) for r in _cores(H, tile, reach) for c in _cores(W, tile, reach)]
     win_h, win_w = min(tile, H), min(tile, W)

@@ -14,6 +14,7 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from cyclegan_jax.data.preprocess import DIRECTIONS
 from cyclegan_jax.nn.init import check_init_type
 from cyclegan_jax.nn.layers import ConvLayers
 from cyclegan_jax.nn.networks import (PatchDiscriminator, PixelDiscriminator, ResnetGenerator,
@@ -90,7 +91,8 @@ class HParams:
             raise ValueError(f"lr_decay_iters must be >= 1 (epochs), got {self.lr_decay_iters}")
         if self.steps_per_epoch < 1:
             raise ValueError(f"steps_per_epoch must be >= 1, got {self.steps_per_epoch}")
-        if self.model == "cycle_gan" and self.lambda_identity > 0 and self.input_nc != self.output_nc:
+        if (self.model == "cycle_gan" and self.lambda_identity > 0
+                and self.input_nc != self.output_nc):
             raise ValueError(
                 f"the identity loss needs input_nc == output_nc (got {self.input_nc} and "
                 f"{self.output_nc}); set lambda_identity=0 for domains with different channels")
@@ -100,18 +102,19 @@ class HParams:
         """Reads the official option names off a config (see `configs/default.py`), and
         refuses a crop size the generator cannot take and an unknown pix2pix direction."""
         hp = cls(
-            model=config.model, ngf=config.ngf, ndf=config.ndf, netG=config.netG, netD=config.netD,
-            n_layers_D=config.n_layers_D, norm=config.norm, init_type=config.init_type,
-            init_gain=config.init_gain, use_dropout=not config.no_dropout,
-            input_nc=config.input_nc, output_nc=config.output_nc, gan_mode=config.gan_mode,
-            lambda_A=config.lambda_A, lambda_B=config.lambda_B,
-            lambda_identity=config.lambda_identity, lambda_L1=config.lambda_L1, lr=config.lr, beta1=config.beta1,
+            model=config.model, ngf=config.ngf, ndf=config.ndf, netG=config.netG,
+            netD=config.netD, n_layers_D=config.n_layers_D, norm=config.norm,
+            init_type=config.init_type, init_gain=config.init_gain,
+            use_dropout=not config.no_dropout, input_nc=config.input_nc,
+            output_nc=config.output_nc, gan_mode=config.gan_mode, lambda_A=config.lambda_A,
+            lambda_B=config.lambda_B, lambda_identity=config.lambda_identity,
+            lambda_L1=config.lambda_L1, lr=config.lr, beta1=config.beta1,
             n_epochs=config.n_epochs, n_epochs_decay=config.n_epochs_decay,
             epoch_count=config.epoch_count, lr_policy=config.lr_policy,
             lr_decay_iters=config.lr_decay_iters, steps_per_epoch=config.steps_per_epoch,
             dtype=config.dtype, remat=config.remat, conv=ConvLayers(config.conv_impl))
-        if hp.model == "pix2pix" and config.direction not in ("AtoB", "BtoA"):
-            raise ValueError(f"direction must be 'AtoB' or 'BtoA', got {config.direction!r}")
+        if hp.model == "pix2pix" and config.direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {config.direction!r}")
         multiple = hp.size_multiple
         if config.crop_size % multiple:
             raise ValueError(

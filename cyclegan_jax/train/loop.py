@@ -135,7 +135,7 @@ class _Run:
         if not self.is_main:
             return
         grid = self.model.sample_grid(
-            sharding.local_copy({n: params[n] for n in self.generators}), samples)
+            sharding.local_copy({n: params[n] for n in self.generators}), *samples)
         save_png(grid, self.workdir / "samples" / f"step_{step:08d}.png")
         self.writer.write_image(step, "samples", grid)
 

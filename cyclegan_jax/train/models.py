@@ -30,7 +30,7 @@ class Model:
     progress_metrics: tuple[str, str]  # shown beside the progress bar
     open_batches: Callable  # (config, process_index, process_count) -> batches
     sample_images: Callable  # config -> (images, images), NHWC in [-1, 1]
-    sample_grid: Callable  # (generators' variables, samples) -> uint8 [H, W, 3]
+    sample_grid: Callable  # (generators' variables, real_A, real_B) -> uint8 [H, W, 3]
     ground_truth: Callable  # (generators' variables, config) -> {score name: value}
 
 
@@ -67,7 +67,7 @@ CYCLE_GAN = Model(
     name="cycle_gan", train_step=step.train_step, metric_names=step.METRIC_NAMES,
     progress_metrics=("G_A", "D_A"), open_batches=_cycle_gan_batches,
     sample_images=_cycle_gan_samples,
-    sample_grid=lambda params, samples: sample_grid(params, *samples),
+    sample_grid=sample_grid,
     ground_truth=_cycle_gan_ground_truth)
 
 
@@ -80,7 +80,7 @@ def _pix2pix_batches(config: Any, process_index: int, process_count: int) -> Ali
 
 def _pix2pix_samples(config: Any) -> tuple[np.ndarray, np.ndarray]:
     """Inputs and targets of the first aligned images of the test phase (else val, else
-    train: the official maps has no test folder)."""
+    train, for datasets without a test folder)."""
     for phase in ("test", "val", "train"):
         try:
             source = AlignedHalves(open_aligned(config, phase), config.direction)
@@ -109,7 +109,7 @@ PIX2PIX = Model(
     name="pix2pix", train_step=pix2pix_step.pix2pix_step, metric_names=pix2pix_step.METRIC_NAMES,
     progress_metrics=("G_GAN", "D_real"), open_batches=_pix2pix_batches,
     sample_images=_pix2pix_samples,
-    sample_grid=lambda params, samples: pix2pix_grid(params, *samples),
+    sample_grid=pix2pix_grid,
     ground_truth=_pix2pix_ground_truth)
 
 MODELS = {m.name: m for m in (CYCLE_GAN, PIX2PIX)}

@@ -139,7 +139,7 @@ def test_a_failed_export_leaves_nothing_and_keeps_an_earlier_artifact(tmp_path, 
 
 
 def test_bad_sources_are_clear_errors(tmp_path, run_dir):
-    from cyclegan_jax.deploy.generators import run_generator
+    from cyclegan_jax.eval.runner import run_generators
 
     with pytest.raises(UserError, match="holds a discriminator"):
         cyclegan_jax.load_generator(os.path.join(DISCRIMINATOR_CHECKPOINT, "latest_net_D_A.pth"))
@@ -150,9 +150,10 @@ def test_bad_sources_are_clear_errors(tmp_path, run_dir):
     from tests.train.test_pix2pix_step import golden_config
 
     official.import_checkpoint(folder, pix2pix, golden_config())
-    assert set(run_generator(pix2pix, "AtoB")) >= {"params", "batch_stats"}
+    forward, backward = run_generators(pix2pix, "AtoB")
+    assert set(forward) >= {"params", "batch_stats"} and backward is None
     with pytest.raises(UserError, match="no generator for BtoA"):
-        run_generator(pix2pix, "BtoA")
+        run_generators(pix2pix, "BtoA")
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "export.py"), f"--workdir={pix2pix}",
          "--direction=BtoA", f"--output={tmp_path / 'never.jax'}"],
